@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 run: venv
-	$(BIN)/python -m vaxpass.demo run --project $(CURDIR)
+	$(BIN)/python scripts/demo.py
 
 stop:
 	-pkill -f "airflow standalone" ; pkill -f "airflow scheduler" ; pkill -f "airflow api-server" ; pkill -f "airflow dag-processor" ; pkill -f "airflow triggerer" ; true

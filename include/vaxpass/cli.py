@@ -1,0 +1,202 @@
+"""The `vaxpass` command line: set up the embedded mode, generate data, run the PKI, export and verify.
+
+Like the DAG files, this is an outer layer: it reads `VAXPASS_*` settings from the environment and passes
+them down; the package below never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vaxpass.config import Settings, settings_from_mapping
+from vaxpass.errors import VaxpassError
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home or os.environ.get("VAXPASS_HOME") or ".vaxpass").resolve()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    values = {k: v for k, v in os.environ.items() if k.startswith("VAXPASS_")}
+    values["VAXPASS_HOME"] = str(_home(args))
+    return settings_from_mapping(values)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the embedded mode's home: secrets file, ops store, root CA and document signer."""
+    home = _home(args)
+    home.mkdir(parents=True, exist_ok=True)
+    secrets_file = home / "secrets.json"
+    if not secrets_file.exists():
+        secrets_file.touch(mode=0o600)
+        secrets_file.write_text(json.dumps({"VAXPASS_KEY_PASSPHRASE": secrets.token_urlsafe(24),
+                                            "VAXPASS_PSEUDONYM_KEY": secrets.token_urlsafe(32)}))
+    _pki_init(_settings(args))
+    _out(f"vaxpass home ready at {home}")
+    return 0
+
+
+def _pki_init(s: Settings) -> None:
+    """Root CA and document signer (idempotent); the signer goes into the ops store so the trust list has it."""
+    from vaxpass.issuance.issue import register_signer
+    from vaxpass.signing.keystore import load_signer
+    from vaxpass.signing.pki import ensure_document_signer, ensure_root_ca
+    from vaxpass.store import migrate, session_scope
+
+    now = datetime.now(UTC)
+    ensure_root_ca(s.pki_dir, s.key_passphrase, now=now)
+    ensure_document_signer(s.pki_dir, s.key_passphrase, s.dsc_path, now=now)
+    migrate(s.db_url)
+    with session_scope(s.db_url) as session:
+        register_signer(session, load_signer(s.dsc_path, s.key_passphrase), purpose="dsc",
+                        store_ref=str(s.dsc_path))
+
+
+def cmd_pki_init(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    _pki_init(s)
+    _out(f"root CA and document signer in {s.pki_dir}")
+    return 0
+
+
+def cmd_pki_export_root(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    Path(args.out).write_bytes((s.pki_dir / "root.pem").read_bytes())
+    _out(f"root CA certificate written to {args.out}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from vaxpass.synth import FaultRates, generate
+
+    faults = FaultRates.none() if args.clean else None
+    summary = generate(Path(args.out), persons=args.persons, seed=args.seed, sites=args.sites, faults=faults,
+                       progress=not args.quiet)
+    _out(json.dumps(summary.__dict__ if hasattr(summary, "__dict__") else str(summary), default=str))
+    return 0
+
+
+def cmd_reviewer_add(args: argparse.Namespace) -> int:
+    from vaxpass.store import migrate, session_scope
+    from vaxpass.store.models import Reviewer
+
+    s = _settings(args)
+    migrate(s.db_url)
+    with session_scope(s.db_url) as session:
+        if session.get(Reviewer, (args.user, args.district)) is None:
+            session.add(Reviewer(username=args.user, district_code=args.district,
+                                 display_name=args.name or args.user))
+    _out(f"reviewer {args.user} assigned to district {args.district}")
+    return 0
+
+
+def cmd_certificates_export(args: argparse.Namespace) -> int:
+    from vaxpass.exports import export_certificates
+
+    s = _settings(args)
+    n = export_certificates(s.db_url, Path(args.out), fmt=args.format)
+    _out(f"{n} certificate(s) written to {args.out}")
+    return 0
+
+
+def cmd_trustlist_export(args: argparse.Namespace) -> int:
+    from vaxpass.exports import export_trustlist
+
+    s = _settings(args)
+    n = export_trustlist(s.db_url, Path(args.out))
+    _out(f"{n} document signer certificate(s) written to {args.out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from vaxpass.errors import VerificationError
+    from vaxpass.signing.hcert import decode_hc1, verify_hc1
+    from vaxpass.signing.trustlist import TrustList
+
+    text = args.hc1.strip()
+    if os.path.exists(text):
+        text = Path(text).read_text().strip()
+    trust = TrustList.load(Path(args.trustlist))
+    try:
+        decoded = verify_hc1(text, trust, now=datetime.now(UTC))
+    except VerificationError as exc:
+        try:
+            _out(json.dumps(decode_hc1(text).payload, ensure_ascii=False, indent=2))
+        except VerificationError:
+            pass
+        _out(f"INVALID: {exc.reason}" + (f" ({exc.detail})" if exc.detail else ""))
+        return 1
+    _out(json.dumps(decoded.payload, ensure_ascii=False, indent=2))
+    _out(f"VALID: kid {decoded.kid.hex()}, issued {decoded.issued_at:%Y-%m-%d}, expires {decoded.expires_at:%Y-%m-%d}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaxpass", description=__doc__)
+    parser.add_argument("--home", help="vaxpass home folder (default $VAXPASS_HOME or ./.vaxpass)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create secrets, ops store and PKI of the embedded mode").set_defaults(func=cmd_init)
+
+    synth = sub.add_parser("synth", help="generate a synthetic Hanoi data set with ground truth")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--persons", type=int, required=True, help="population registry size")
+    synth.add_argument("--seed", type=int, default=1)
+    synth.add_argument("--sites", type=int, default=None)
+    synth.add_argument("--clean", action="store_true", help="inject no faults")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(func=cmd_synth)
+
+    pki = sub.add_parser("pki", help="the project's own CA").add_subparsers(dest="pki_command", required=True)
+    pki.add_parser("init", help="create the root CA and a document signer (idempotent)").set_defaults(
+        func=cmd_pki_init)
+    export_root = pki.add_parser("export-root", help="write the root CA certificate (PEM)")
+    export_root.add_argument("--out", required=True)
+    export_root.set_defaults(func=cmd_pki_export_root)
+
+    reviewer = sub.add_parser("reviewer", help="district reviewers").add_subparsers(dest="rv", required=True)
+    add = reviewer.add_parser("add", help="assign an Airflow user to a district")
+    add.add_argument("--user", required=True)
+    add.add_argument("--district", required=True)
+    add.add_argument("--name")
+    add.set_defaults(func=cmd_reviewer_add)
+
+    certs = sub.add_parser("certificates", help="issued certificates").add_subparsers(dest="cc", required=True)
+    export = certs.add_parser("export", help="write every current certificate")
+    export.add_argument("--format", choices=["hc1", "png"], default="hc1")
+    export.add_argument("--out", required=True)
+    export.set_defaults(func=cmd_certificates_export)
+
+    trust = sub.add_parser("trustlist", help="document signer trust list").add_subparsers(dest="tc", required=True)
+    texport = trust.add_parser("export", help="write the trust list JSON")
+    texport.add_argument("--out", required=True)
+    texport.set_defaults(func=cmd_trustlist_export)
+
+    verify = sub.add_parser("verify", help="verify an HC1 string (or a file holding one)")
+    verify.add_argument("hc1")
+    verify.add_argument("--trustlist", required=True)
+    verify.set_defaults(func=cmd_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except VaxpassError as exc:
+        sys.stderr.write(f"vaxpass: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Exports from the ops store: certificates (HC1 text or QR PNG) and the document signer trust list."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cryptography import x509
+from sqlalchemy import select
+
+from vaxpass.signing.qr import write_qr_png
+from vaxpass.signing.trustlist import TrustList
+from vaxpass.store import session_scope
+from vaxpass.store.models import Certificate, SigningKey
+
+
+def safe_name(uvci: str) -> str:
+    """A file name for a UVCI: `URN:UVCI:01:VN:ABC#X` → `URN_UVCI_01_VN_ABC_X`."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", uvci).strip("_")
+
+
+def export_certificates(db_url: str, out: Path, *, fmt: str = "hc1") -> int:
+    """Write one file per current certificate: `<safe UVCI>.txt` with its HC1 string, or `.png` with its QR."""
+    out.mkdir(parents=True, exist_ok=True)
+    with session_scope(db_url) as session:
+        rows = session.execute(select(Certificate.uvci, Certificate.hc1).where(Certificate.status == "current")
+                               .order_by(Certificate.id)).tuples().all()
+    for uvci, hc1 in rows:
+        if fmt == "png":
+            write_qr_png(hc1, out / f"{safe_name(uvci)}.png")
+        else:
+            (out / f"{safe_name(uvci)}.txt").write_text(hc1 + "\n")
+    return len(rows)
+
+
+def export_trustlist(db_url: str, out: Path) -> int:
+    """The document signer certificates known to the ops store, as the JSON trust list verifiers load."""
+    with session_scope(db_url) as session:
+        ders = session.scalars(select(SigningKey.certificate_der).where(SigningKey.purpose == "dsc")).all()
+    certs = [x509.load_der_x509_certificate(der) for der in ders]
+    TrustList.from_certificates(certs, country="VN").save(out)
+    return len(certs)

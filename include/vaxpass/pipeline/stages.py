@@ -1,0 +1,138 @@
+"""The stages of one issuance cycle, as the DAG calls them: small arguments in, small summaries out.
+
+Every function takes `Settings` and ids, does its work through the ops store, and returns counts and ids
+that are safe for an XCom (no personal data). Each is idempotent for the same cycle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from vaxpass.config import Settings
+from vaxpass.domain import SiteConfig, load_sites
+from vaxpass.errors import ConfigError
+from vaxpass.extract import extract_site
+from vaxpass.issuance import issue_certificates
+from vaxpass.lineage import check_lineage
+from vaxpass.pipeline.validate import validate_site
+from vaxpass.registry import SqlRegistry, match_valid_records
+from vaxpass.review import apply_batch_decision, open_batches, release_batch
+from vaxpass.signing.keystore import load_signer
+from vaxpass.store import migrate, session_scope
+from vaxpass.store.models import Certificate, Cycle, DoseRecord, ExtractionRun, Site
+
+
+def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, issued_at: datetime) -> list[str]:
+    """Bring the store up to date, load the site registry and open the cycle; returns the site codes."""
+    migrate(s.db_url)
+    sites = load_sites(s.sites_file)
+    with session_scope(s.db_url) as session:
+        for site in sites:
+            _upsert_site(session, site)
+        if session.get(Cycle, cycle_id) is None:
+            session.add(Cycle(id=cycle_id, run_date=issued_at.date(), issued_at=issued_at, dag_id=dag_id,
+                              status="running", stats={}))
+    return [site.code for site in sites]
+
+
+def _upsert_site(session: Any, site: SiteConfig) -> None:
+    digest = hashlib.sha256(json.dumps(site.to_dict(), sort_keys=True).encode()).hexdigest()
+    row = session.get(Site, site.code)
+    if row is None:
+        row = Site(code=site.code)
+        session.add(row)
+    row.name, row.district_code, row.district_name = site.name, site.district_code, site.district_name
+    row.head_of_facility, row.source_kind, row.source_path = site.head_of_facility, site.source.kind, site.source.path
+    row.config_hash = digest
+
+
+def _site(s: Settings, code: str) -> SiteConfig:
+    for site in load_sites(s.sites_file):
+        if site.code == code:
+            return site
+    raise ConfigError(f"site {code} is not in {s.sites_file}")
+
+
+def extract(s: Settings, *, cycle_id: str, site_code: str) -> dict[str, Any]:
+    summary = extract_site(s.db_url, cycle_id=cycle_id, site=_site(s, site_code), data_dir=s.data_dir,
+                           landing_dir=s.landing_dir)
+    return summary.as_dict()
+
+
+def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> dict[str, Any]:
+    counts = validate_site(s.db_url, cycle_id=cycle_id, site_code=site_code, run_date=run_date,
+                           suite_dir=s.suite_dir)
+    return {"site_code": site_code, **counts}
+
+
+def match(s: Settings, *, cycle_id: str) -> dict[str, Any]:
+    summary = match_valid_records(s.db_url, SqlRegistry(s.registry_url), cycle_id=cycle_id, key=s.pseudonym_key)
+    return asdict(summary)
+
+
+def open_review(s: Settings, *, cycle_id: str) -> list[dict[str, Any]]:
+    """Open this cycle's district batches; a district with no reviewer gets no gate and its records stay
+    flagged (reported, and batched again next cycle)."""
+    gated = []
+    for batch in open_batches(s.db_url, cycle_id=cycle_id):
+        if batch.reviewers:
+            gated.append(asdict(batch))
+        else:
+            release_batch(s.db_url, batch_id=batch.batch_id)
+    return gated
+
+
+def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str) -> dict[str, Any]:
+    if not s.dsc_path.exists():
+        raise ConfigError(f"no document signer at {s.dsc_path}: run `vaxpass pki init`")
+    signer = load_signer(s.dsc_path, s.key_passphrase)
+    with session_scope(s.db_url) as session:
+        cycle = session.get(Cycle, cycle_id)
+        if cycle is None:
+            raise ConfigError(f"cycle {cycle_id} was not started")
+        issued_at = cycle.issued_at
+    summary = issue_certificates(s.db_url, signer, cycle_id=cycle_id, issued_at=issued_at,
+                                 uvci_key=s.pseudonym_key, dag_id=dag_id, task_id=task_id,
+                                 store_ref=str(s.dsc_path))
+    return asdict(summary)
+
+
+def decide_review(s: Settings, *, batch_id: int, approved: bool, decided_by: str,
+                  decided_at: datetime) -> dict[str, int]:
+    return apply_batch_decision(s.db_url, SqlRegistry(s.registry_url), batch_id=batch_id, approved=approved,
+                                decided_by=decided_by, decided_at=decided_at, key=s.pseudonym_key)
+
+
+def expire_review(s: Settings, *, batch_id: int) -> int:
+    return release_batch(s.db_url, batch_id=batch_id)
+
+
+def finish_cycle(s: Settings, *, cycle_id: str) -> dict[str, Any]:
+    """Check every certificate's lineage, then store and return the cycle's counts."""
+    checked = check_lineage(s.db_url, cycle_id=cycle_id)
+    stats = cycle_stats(s, cycle_id=cycle_id)
+    stats["lineage_checked"] = checked
+    with session_scope(s.db_url) as session:
+        cycle = session.get(Cycle, cycle_id)
+        assert cycle is not None
+        cycle.stats, cycle.status = stats, "finished"
+    return stats
+
+
+def cycle_stats(s: Settings, *, cycle_id: str) -> dict[str, Any]:
+    """Counts for the run report: records by status (all time), this cycle's certificates and failed sites."""
+    with session_scope(s.db_url) as session:
+        by_status = dict(session.execute(select(DoseRecord.status, func.count()).group_by(DoseRecord.status))
+                         .tuples().all())
+        certs = Counter(session.scalars(select(Certificate.status).where(Certificate.cycle_id == cycle_id)))
+        current = session.scalar(select(func.count()).select_from(Certificate).where(Certificate.status == "current"))
+        failed = list(session.scalars(select(ExtractionRun.site_code).filter_by(cycle_id=cycle_id, status="failed")))
+    return {"records_by_status": by_status, "certificates_this_cycle": sum(certs.values()),
+            "certificates_current": current or 0, "failed_sites": failed}

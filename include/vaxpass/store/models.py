@@ -1,0 +1,302 @@
+"""The ops store: SQLAlchemy 2 models for every entity of the flow (DESIGN.md §3–4).
+
+Personal data lives here (and in the landing zone) only. Keys of the flow are stable and natural where one exists
+(site code, UVCI, (person, version)), so every stage can write with an upsert and a rerun changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Site(Base):
+    """A vaccination site (điểm tiêm chủng) and its source, as configured for the current cycle."""
+
+    __tablename__ = "sites"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    district_code: Mapped[str] = mapped_column(String(8), index=True)
+    district_name: Mapped[str] = mapped_column(String(100))
+    head_of_facility: Mapped[str] = mapped_column(String(200))
+    source_kind: Mapped[str] = mapped_column(String(16))
+    source_path: Mapped[str] = mapped_column(String(500))
+    config_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Reviewer(Base):
+    """A district reviewer (cán bộ UBND quận/huyện): the Airflow user allowed to answer that district's gate."""
+
+    __tablename__ = "reviewers"
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+
+
+class Cycle(Base):
+    """One issuance cycle = one DAG run. `run_date` is the data interval's end: the logic never reads a clock."""
+
+    __tablename__ = "cycles"
+    id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_date: Mapped[date] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dag_id: Mapped[str] = mapped_column(String(250))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ExtractionRun(Base):
+    """One site's extraction within a cycle; a failed one names its reason and is retried next cycle."""
+
+    __tablename__ = "extraction_runs"
+    __table_args__ = (UniqueConstraint("cycle_id", "site_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    status: Mapped[str] = mapped_column(String(16))
+    files_seen: Mapped[int] = mapped_column(default=0)
+    files_new: Mapped[int] = mapped_column(default=0)
+    rows_new: Mapped[int] = mapped_column(default=0)
+    rows_quarantined: Mapped[int] = mapped_column(default=0)
+    error_reason: Mapped[str | None] = mapped_column(String(64))
+    error_detail: Mapped[str | None] = mapped_column(Text)
+
+
+class LandedFile(Base):
+    """An immutable raw copy of a file a site delivered, named by its SHA-256 in the landing zone."""
+
+    __tablename__ = "landed_files"
+    __table_args__ = (UniqueConstraint("site_code", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    source_name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    landed_path: Mapped[str] = mapped_column(String(500))
+    extraction_run_id: Mapped[int] = mapped_column(ForeignKey("extraction_runs.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(default=0)
+    error_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class RawRecord(Base):
+    """One source row exactly as received (header → text), with its position and content hash."""
+
+    __tablename__ = "raw_records"
+    __table_args__ = (UniqueConstraint("site_code", "source_key", "content_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    landed_file_id: Mapped[int] = mapped_column(ForeignKey("landed_files.id"), index=True)
+    site_code: Mapped[str] = mapped_column(String(32))
+    source_row: Mapped[int] = mapped_column(Integer)
+    source_key: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any]] = mapped_column()
+
+
+class DoseRecord(Base):
+    """A normalised dose record (bản ghi mũi tiêm), one version of one source row.
+
+    `status` walks: new → quarantined | valid → matched | flagged → in_review → matched | rejected;
+    a later version of the same source row marks this one superseded.
+    """
+
+    __tablename__ = "dose_records"
+    __table_args__ = (
+        UniqueConstraint("site_code", "source_key", "version"),
+        Index("ix_dose_records_status", "status"),
+        Index("ix_dose_records_person", "person_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raw_record_id: Mapped[int] = mapped_column(ForeignKey("raw_records.id"))
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"), index=True)
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    source_key: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    dob: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    national_id: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    vaccine_raw: Mapped[str | None] = mapped_column(String(100))
+    vaccine_mp: Mapped[str | None] = mapped_column(String(64))
+    dose_number: Mapped[int | None] = mapped_column(Integer)
+    vaccination_date: Mapped[date | None] = mapped_column(Date)
+    lot: Mapped[str | None] = mapped_column(String(64))
+    nationality: Mapped[str] = mapped_column(String(2), default="VN")
+    passport_no: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    status_reason: Mapped[str | None] = mapped_column(String(64))
+    quality_run_id: Mapped[int | None] = mapped_column(ForeignKey("quality_runs.id"))
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class QualityRun(Base):
+    """One Great Expectations validation of one site's batch in one cycle."""
+
+    __tablename__ = "quality_runs"
+    __table_args__ = (UniqueConstraint("cycle_id", "site_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    suite_name: Mapped[str] = mapped_column(String(100))
+    suite_version: Mapped[str] = mapped_column(String(64))
+    evaluated: Mapped[int] = mapped_column(Integer)
+    blocked: Mapped[int] = mapped_column(Integer)
+    ge_success: Mapped[bool] = mapped_column()
+    rule_stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class QualityResult(Base):
+    """One rule a record failed, with a reason in Vietnamese and English."""
+
+    __tablename__ = "quality_results"
+    __table_args__ = (UniqueConstraint("dose_record_id", "quality_run_id", "rule"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quality_run_id: Mapped[int] = mapped_column(ForeignKey("quality_runs.id"), index=True)
+    dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(8))
+    reason_en: Mapped[str] = mapped_column(String(300))
+    reason_vi: Mapped[str] = mapped_column(String(300))
+
+
+class Person(Base):
+    """A person certificates are issued to. `id` is the pseudonymous id used everywhere outside this store."""
+
+    __tablename__ = "persons"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # citizen | foreign
+    registry_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    dob: Mapped[str] = mapped_column(String(10))  # YYYY, YYYY-MM or YYYY-MM-DD, as the DCC allows
+    sex: Mapped[str | None] = mapped_column(String(1))
+    national_id: Mapped[str | None] = mapped_column(String(32))
+    nationality: Mapped[str] = mapped_column(String(2))
+    passport_no: Mapped[str | None] = mapped_column(String(32))
+
+
+class MatchDecision(Base):
+    """How one dose record was tied (or not) to a person, with the evidence a reviewer can read."""
+
+    __tablename__ = "match_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), index=True)
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
+    outcome: Mapped[str] = mapped_column(String(16))  # MATCHED | REVIEW | NO_MATCH | FOREIGN
+    method: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    candidate_registry_ids: Mapped[list[Any]] = mapped_column(default=list)
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class ReviewBatch(Base):
+    """One district's flagged records in one cycle: the unit a district gate approves or rejects."""
+
+    __tablename__ = "review_batches"
+    __table_args__ = (UniqueConstraint("cycle_id", "district_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
+    district_code: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | approved | rejected | expired
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewItem(Base):
+    """One flagged record inside a batch, and what the review decided for it (before → after)."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (UniqueConstraint("batch_id", "dose_record_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("review_batches.id"), index=True)
+    dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), index=True)
+    match_decision_id: Mapped[int] = mapped_column(ForeignKey("match_decisions.id"))
+    reason: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str | None] = mapped_column(String(16))  # accept | reject | unresolved
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SigningKey(Base):
+    """A signing certificate vaxpass uses (document signer or facility head); the key stays in its store."""
+
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(16), primary_key=True)  # hex of the 8-byte DCC kid
+    purpose: Mapped[str] = mapped_column(String(16))  # dsc | facility
+    subject: Mapped[str] = mapped_column(String(300))
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    not_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    store_kind: Mapped[str] = mapped_column(String(16))  # pkcs12 | pkcs11
+    store_ref: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class FacilityConfirmation(Base):
+    """A site head's signed confirmation of the doses the site gave in one cycle (signed PDF, Merkle root)."""
+
+    __tablename__ = "confirmations"
+    __table_args__ = (UniqueConstraint("cycle_id", "site_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    signer_kid: Mapped[str | None] = mapped_column(ForeignKey("signing_keys.kid"))
+    document_sha256: Mapped[str | None] = mapped_column(String(64))
+    merkle_root: Mapped[str | None] = mapped_column(String(64))
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+class Certificate(Base):
+    """A passport version: one current per person; (person, version) is the issuance key, UVCIs never reused."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (UniqueConstraint("person_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    uvci: Mapped[str] = mapped_column(String(80), unique=True)
+    content_key: Mapped[str] = mapped_column(String(64))
+    dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"))
+    hc1: Mapped[str] = mapped_column(Text)
+    kid: Mapped[str] = mapped_column(ForeignKey("signing_keys.kid"))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="current")  # current | superseded | revoked
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+
+
+class LineageLink(Base):
+    """One link of a certificate's chain: source row, extraction, validation, match, review, signature, run."""
+
+    __tablename__ = "lineage_links"
+    __table_args__ = (UniqueConstraint("certificate_id", "kind", "ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(250))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

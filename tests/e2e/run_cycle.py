@@ -1,0 +1,94 @@
+"""Run one `vaxpass_issuance` cycle with `dag.test()` and answer each district gate through Airflow's REST API.
+
+Run as a separate process (Airflow reads its configuration at import): the test sets AIRFLOW_HOME, the
+metadata database, the users and VAXPASS_* in the environment. A background thread polls the pending
+human-in-the-loop requests as the data engineer, tries each gate first as another district's reviewer (which
+must be refused with 403) and then answers it as the district's own reviewer. What happened is written as
+JSON to the path given as the first argument.
+
+    python run_cycle.py RESULT.json PASSWORDS.json [approve|reject]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def main(result_path: Path, passwords: dict[str, str], decision: str) -> int:
+    sys.path.insert(0, os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    from airflow.api_fastapi.app import create_app
+    from airflow.dag_processing.dagbag import DagBag
+    from fastapi.testclient import TestClient
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag("vaxpass_issuance")
+    client = TestClient(create_app())
+    result: dict[str, Any] = {"gates": [], "errors": []}
+    done = threading.Event()
+
+    def token(user: str) -> dict[str, str]:
+        resp = client.post("/auth/token", json={"username": user, "password": passwords[user]})
+        assert resp.status_code == 201, (user, resp.status_code, resp.text)
+        return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+    def answer_gates() -> None:
+        try:
+            engineer = token("engineer")
+            answered: set[tuple[str, str, int]] = set()
+            while not done.is_set():
+                resp = client.get("/api/v2/dags/~/dagRuns/~/hitlDetails",
+                                  params={"response_received": False}, headers=engineer)
+                for detail in resp.json().get("hitl_details", []):
+                    ti = detail["task_instance"]
+                    key = (ti["dag_run_id"], ti["task_id"], ti["map_index"])
+                    if key in answered:
+                        continue
+                    answered.add(key)
+                    result["gates"].append(_answer(client, token, detail, passwords, decision))
+                time.sleep(0.5)
+        except Exception as exc:  # reported to the test, which fails on it
+            result["errors"].append(repr(exc))
+
+    thread = threading.Thread(target=answer_gates, daemon=True)
+    thread.start()
+    try:
+        dag_run = dag.test()
+        result["state"] = str(dag_run.state)
+        result["run_id"] = dag_run.run_id
+    finally:
+        done.set()
+        thread.join(timeout=10)
+        result_path.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _answer(client: Any, token: Any, detail: dict[str, Any], passwords: dict[str, str],
+            decision: str) -> dict[str, Any]:
+    ti = detail["task_instance"]
+    url = (f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+           f"{ti['map_index']}/hitlDetails")
+    assignees = [u["id"] for u in detail["assigned_users"]]
+    outsiders = [u for u in passwords if u.startswith("rv_") and u not in assignees]
+    body = {"chosen_options": ["Approve" if decision == "approve" else "Reject"], "params_input": {}}
+    record: dict[str, Any] = {"task_id": ti["task_id"], "map_index": ti["map_index"], "assignees": assignees,
+                              "subject": detail["subject"]}
+    if outsiders:
+        record["outsider"] = outsiders[0]
+        record["outsider_status"] = client.patch(url, json=body, headers=token(outsiders[0])).status_code
+    record["admin_status"] = client.patch(url, json=body, headers=token("engineer")).status_code
+    resp = client.patch(url, json=body, headers=token(assignees[0]))
+    record["reviewer_status"] = resp.status_code
+    record["again_status"] = client.patch(url, json=body, headers=token(assignees[0])).status_code
+    return record
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text()),
+                  sys.argv[3] if len(sys.argv) > 3 else "approve"))

@@ -1,0 +1,146 @@
+"""End to end: synthetic Hanoi data → one Airflow cycle with `dag.test()` → verified certificates.
+
+Each district gate is answered through Airflow's REST API by that district's reviewer, after another
+district's reviewer (and the admin) were refused. Runs on SQLite, and with CI=true also with PostgreSQL as
+both the Airflow metadata database and the ops store.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from embedded import REPO, airflow_env, ensure_passwords, reviewer_name, run, users_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _prepare(tmp: Path, *, metadata_url: str | None, ops_url: str | None, persons: int = 400) -> dict[str, str]:
+    vaxpass_home = tmp / "vaxpass"
+    data = vaxpass_home / "data"
+    py = sys.executable
+    base_env = {"VAXPASS_HOME": str(vaxpass_home)} | ({"VAXPASS_DB_URL": ops_url} if ops_url else {})
+    env0 = airflow_env(airflow_home=tmp / "airflow", vaxpass_home=vaxpass_home, users={}, ops_url=ops_url)
+    run([py, "-m", "vaxpass.cli", "synth", "--out", str(data), "--persons", str(persons), "--seed", "11",
+         "--quiet"], env0 | base_env, stdout=subprocess.DEVNULL)
+    sites = json.loads((data / "sites.json").read_text())
+    districts = sorted({s["district_code"] for s in sites})
+    users = users_for(districts)
+    ensure_passwords(tmp / "airflow" / "passwords.json", users)
+    env = airflow_env(airflow_home=tmp / "airflow", vaxpass_home=vaxpass_home, users=users,
+                      metadata_url=metadata_url, ops_url=ops_url)
+    run([py, "-m", "vaxpass.cli", "init"], env, stdout=subprocess.DEVNULL)
+    for district in districts:
+        run([py, "-m", "vaxpass.cli", "reviewer", "add", "--user", reviewer_name(district), "--district", district],
+            env, stdout=subprocess.DEVNULL)
+    run([str(Path(py).parent / "airflow"), "db", "migrate"], env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    return env
+
+
+def _run_cycle(tmp: Path, env: dict[str, str]) -> dict:
+    result = tmp / "result.json"
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "e2e" / "run_cycle.py"), str(result),
+                           str(tmp / "airflow" / "passwords.json")], env=env, cwd=REPO, text=True,
+                          capture_output=True, timeout=900)
+    (tmp / "cycle.log").write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(result.read_text())
+
+
+def _check_cycle(tmp: Path, env: dict[str, str], outcome: dict) -> None:
+    from vaxpass.config import settings_from_mapping
+    from vaxpass.lineage import missing_links
+    from vaxpass.signing.dcc import validate_payload
+    from vaxpass.signing.hcert import verify_hc1
+    from vaxpass.signing.trustlist import TrustList
+    from vaxpass.store import session_scope
+    from vaxpass.store.models import Certificate, DoseRecord, Person
+
+    assert not outcome["errors"], outcome["errors"]
+    assert outcome["state"] == "success", (tmp / "cycle.log").read_text()[-6000:]
+    assert outcome["gates"], "the synthetic faults must flag records for at least one district"
+    for gate in outcome["gates"]:
+        assert gate["reviewer_status"] == 200, gate
+        assert gate["admin_status"] == 403, gate
+        assert gate["again_status"] == 409, gate
+        if "outsider" in gate:
+            assert gate["outsider_status"] == 403, gate
+    assert any("outsider" in g for g in outcome["gates"]), "needs two districts to show a 403"
+
+    py = sys.executable
+    run([py, "-m", "vaxpass.cli", "certificates", "export", "--format", "hc1", "--out", str(tmp / "hc1")], env,
+        stdout=subprocess.DEVNULL)
+    run([py, "-m", "vaxpass.cli", "trustlist", "export", "--out", str(tmp / "trust.json")], env,
+        stdout=subprocess.DEVNULL)
+    trust = TrustList.load(tmp / "trust.json")
+    files = sorted((tmp / "hc1").glob("*.txt"))
+    assert files
+    now = datetime.now(UTC)
+    for path in files:
+        decoded = verify_hc1(path.read_text().strip(), trust, now=now)
+        validate_payload(decoded.payload)
+    # the CLI verifies one too, exit 0 only when valid
+    ok = subprocess.run([py, "-m", "vaxpass.cli", "verify", str(files[0]), "--trustlist", str(tmp / "trust.json")],
+                        env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and "VALID" in ok.stdout
+
+    s = settings_from_mapping({k: v for k, v in env.items() if k.startswith("VAXPASS_")})
+    assert missing_links(s.db_url) == {}
+
+    # Reconcile with the ground truth: every input person ends issued, flagged or quarantined, exactly once.
+    truth = list(csv.DictReader((Path(env["VAXPASS_HOME"]) / "data" / "ground_truth.csv").open()))
+    with session_scope(s.db_url) as session:
+        records = session.query(DoseRecord).all()
+        certified = {p for (p,) in session.query(Certificate.person_id).filter(Certificate.status == "current")}
+        national_ids = {p.id: (p.national_id or p.passport_no) for p in session.query(Person)}
+        assert len(files) == len(certified)
+        status_of = {(r.site_code, r.source_key): r.status for r in records if r.status != "superseded"}
+    assert len(status_of) == len(truth), "every source row is in the store exactly once"
+    persons: dict[str, set[str]] = {}
+    for row in truth:
+        persons.setdefault(row["person_key"], set()).add(status_of[(row["site_code"], row["source_key"])])
+    issued_ids = {national_ids[p] for p in certified}
+    issued = flagged = quarantined = 0
+    for person_key, statuses in persons.items():
+        ident = person_key.split("-")[-1] if person_key.startswith("P-") else person_key
+        if ident in issued_ids:
+            issued += 1
+        elif statuses & {"flagged", "in_review", "rejected"}:
+            flagged += 1
+        else:
+            assert statuses == {"quarantined"}, (person_key, statuses)
+            quarantined += 1
+    assert issued + flagged + quarantined == len(persons)
+    assert issued > 0.5 * len(persons)
+
+
+def test_cycle_on_sqlite(tmp_path: Path) -> None:
+    env = _prepare(tmp_path, metadata_url=None, ops_url=None)
+    outcome = _run_cycle(tmp_path, env)
+    _check_cycle(tmp_path, env, outcome)
+    # A rerun of the whole cycle issues nothing new and drops nothing.
+    from vaxpass.config import settings_from_mapping
+    from vaxpass.store import session_scope
+    from vaxpass.store.models import Certificate, DoseRecord
+
+    s = settings_from_mapping({k: v for k, v in env.items() if k.startswith("VAXPASS_")})
+    with session_scope(s.db_url) as session:
+        before = (session.query(Certificate).count(), session.query(DoseRecord).count())
+    outcome2 = _run_cycle(tmp_path, env)
+    assert outcome2["state"] == "success"
+    with session_scope(s.db_url) as session:
+        assert (session.query(Certificate).count(), session.query(DoseRecord).count()) == before
+
+
+@pytest.mark.postgres
+def test_cycle_on_postgres(tmp_path: Path, pg_databases: Callable[[], str]) -> None:
+    env = _prepare(tmp_path, metadata_url=pg_databases(), ops_url=pg_databases())
+    outcome = _run_cycle(tmp_path, env)
+    _check_cycle(tmp_path, env, outcome)
