@@ -1,0 +1,124 @@
+"""The EU DCC JSON payload (schema 1.3): building a vaccination certificate's payload and validating payloads.
+
+Validation checks the bundled combined schema (with date formats) and, because the schema only names its value
+sets, also that every coded field holds a code of the bundled value set. Problem texts name the field and the
+rule broken, never the value, so they can be logged without leaking personal data.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from jsonschema import FormatChecker, ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+
+from vaxpass.errors import SchemaError
+from vaxpass.signing.names import icao_transliterate, split_vietnamese_name
+from vaxpass.signing.valuesets import is_known, spec_text
+from vaxpass.vaccines import Vaccine
+
+SCHEMA_VERSION = "1.3.0"
+DISEASE_COVID19 = "840539006"
+
+# field of an entry -> value set that holds its codes
+_CODED_FIELDS: dict[str, dict[str, str]] = {
+    "v": {"tg": "disease-agent-targeted", "vp": "vaccine-prophylaxis", "mp": "vaccine-medicinal-product",
+          "ma": "vaccine-mah-manf", "co": "country-2-codes"},
+    "t": {"tg": "disease-agent-targeted", "co": "country-2-codes"},
+    "r": {"tg": "disease-agent-targeted", "co": "country-2-codes"},
+}
+# schema keywords whose schema-side value is safe and useful in a message
+_SHOWN_KEYWORDS = {"pattern", "maxLength", "minLength", "minimum", "maximum", "type", "format", "minItems",
+                   "maxItems", "enum", "const"}
+
+
+def build_vaccination_payload(
+    *,
+    full_name: str,
+    dob: str,
+    vaccine: Vaccine,
+    dose_number: int,
+    total_doses: int,
+    vaccination_date: str,
+    uvci: str,
+    issuer: str = "Ministry of Health of Viet Nam",
+    country: str = "VN",
+) -> dict[str, Any]:
+    """A DCC vaccination payload for one dose; the name is split family-first and transliterated (ICAO 9303).
+
+    The payload is not validated here: `encode_hc1` (or `validate_payload`) does that before signing.
+    """
+    family, given = split_vietnamese_name(full_name)
+    nam: dict[str, str] = {"fn": family, "fnt": icao_transliterate(family)}
+    if given:
+        nam["gn"] = given
+        nam["gnt"] = icao_transliterate(given)
+    return {
+        "ver": SCHEMA_VERSION,
+        "nam": nam,
+        "dob": dob,
+        "v": [{
+            "tg": DISEASE_COVID19,
+            "vp": vaccine.vp,
+            "mp": vaccine.mp,
+            "ma": vaccine.ma,
+            "dn": dose_number,
+            "sd": total_doses,
+            "dt": vaccination_date,
+            "co": country,
+            "is": issuer,
+            "ci": uvci,
+        }],
+    }
+
+
+@cache
+def _validator() -> Validator:
+    """The compiled validator for the bundled schema, built once (the draft is the one `$schema` names)."""
+    schema = json.loads(spec_text("DCC.combined-schema.json"))
+    cls = validator_for(schema)
+    cls.check_schema(schema)
+    validator: Validator = cls(schema, format_checker=FormatChecker())
+    return validator
+
+
+def _describe(error: ValidationError) -> str:
+    """A problem text with the field path and the rule, without the offending (possibly personal) value."""
+    where = error.json_path
+    if error.validator == "required":
+        return f"{where}: {error.message}"  # names only the missing property
+    if error.validator == "oneOf" and where == "$":
+        return "$: needs exactly one of v, t, r (with ver, nam, dob)"
+    if error.validator == "additionalProperties":
+        return f"{where}: unexpected properties"
+    if error.validator in _SHOWN_KEYWORDS:
+        return f"{where}: fails {error.validator} {error.validator_value!r}"
+    return f"{where}: fails {error.validator}"
+
+
+def _value_set_problems(payload: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for group, fields in _CODED_FIELDS.items():
+        entries = payload.get(group)
+        if not isinstance(entries, list):
+            continue
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            for field, value_set_name in fields.items():
+                code = entry.get(field)
+                if isinstance(code, str) and not is_known(value_set_name, code):
+                    problems.append(f"$.{group}[{i}].{field}: not a code of value set {value_set_name}")
+    return problems
+
+
+def validate_payload(payload: dict[str, Any]) -> None:
+    """Raise SchemaError listing every problem of the payload against schema 1.3 and the value sets."""
+    errors = sorted(_validator().iter_errors(payload), key=lambda e: (e.json_path, str(e.validator)))
+    problems = [_describe(e) for e in errors]
+    problems += _value_set_problems(payload)
+    if problems:
+        raise SchemaError(problems)

@@ -1,0 +1,210 @@
+"""Electronic Health Certificates (hcert spec 1.0): DCC payload -> CWT -> COSE_Sign1 -> zlib -> Base45 -> HC1.
+
+`encode_hc1` signs, `decode_hc1` unpacks without trusting anything, `verify_hc1` checks a decoded certificate
+against a trust list at an explicit `now`. Every failure is a VerificationError with a short reason code:
+decode - bad-prefix, bad-base45, bad-zlib, bad-cbor, not-cose-sign1, bad-cwt;
+verify - unknown-kid, bad-signature, dsc-not-valid, wrong-issuer, expired, not-yet-valid, wrong-key-usage,
+schema.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import base45
+import cbor2
+from cryptography import x509
+
+from vaxpass.errors import SchemaError, SigningError, VerificationError
+from vaxpass.signing import cose
+from vaxpass.signing.dcc import validate_payload
+from vaxpass.signing.keystore import Signer, utc
+from vaxpass.signing.pki import EKU_DCC_RECOVERY, EKU_DCC_TEST, EKU_DCC_VACCINATION
+from vaxpass.signing.trustlist import TrustList
+
+PREFIX = "HC1:"
+CLOCK_SKEW = timedelta(minutes=5)  # tolerated difference between the issuer's and the verifier's clocks
+_MAX_COSE_BYTES = 64 * 1024  # refuse zlib bombs: a real DCC is well under 2 KiB
+# CWT claim keys (RFC 8392) and the hcert claim
+_ISS, _EXP, _IAT, _HCERT, _DCC = 1, 4, 6, -260, 1
+_HEADER_ALG, _HEADER_KID = 1, 4
+_EKU_FOR_GROUP = {"v": EKU_DCC_VACCINATION, "t": EKU_DCC_TEST, "r": EKU_DCC_RECOVERY}
+
+
+@dataclass(frozen=True)
+class DecodedHcert:
+    """An unpacked (not yet trusted) health certificate, with the exact signed bytes kept for verification."""
+
+    kid: bytes
+    alg: int
+    issuer: str
+    issued_at: datetime
+    expires_at: datetime
+    payload: dict[str, Any]
+    protected: bytes
+    payload_bytes: bytes
+    signature: bytes
+
+
+def encode_hc1(payload: dict[str, Any], signer: Signer, *, issued_at: datetime, expires_at: datetime,
+               issuer: str = "VN") -> str:
+    """Validate, sign (ES256 for EC P-256 keys, PS256 for RSA keys) and pack a DCC payload into `HC1:` text.
+
+    The expiry may never pass the signer certificate's notAfter, the certificate must be valid at issue, and
+    its extended key usage must allow the certificate type.
+    """
+    validate_payload(payload)
+    iat, exp = int(utc(issued_at).timestamp()), int(utc(expires_at).timestamp())
+    cert = signer.certificate
+    if exp <= iat:
+        raise SigningError("expires_at must be after issued_at")
+    if exp > cert.not_valid_after_utc.timestamp():
+        raise SigningError("expires_at is after the document signer certificate's notAfter")
+    if iat < cert.not_valid_before_utc.timestamp():
+        raise SigningError("the document signer certificate is not yet valid at issued_at")
+    try:
+        _check_key_usage(cert, payload)
+    except VerificationError:
+        raise SigningError("the signer certificate's extended key usage excludes this type") from None
+    alg = cose.algorithm_for(signer.key)
+    protected = cbor2.dumps({_HEADER_ALG: alg, _HEADER_KID: signer.kid})
+    payload_bytes = cbor2.dumps({_ISS: issuer, _IAT: iat, _EXP: exp, _HCERT: {_DCC: payload}})
+    signature = cose.sign(signer.key, alg, cose.sig_structure(protected, payload_bytes))
+    message = cbor2.dumps(cbor2.CBORTag(cose.COSE_SIGN1_TAG, [protected, {}, payload_bytes, signature]))
+    encoded: bytes = base45.b45encode(zlib.compress(message, 9))
+    return PREFIX + encoded.decode("ascii")
+
+
+def _loads(data: bytes) -> Any:
+    """Decode exactly one CBOR item (trailing bytes are an error, unlike `cbor2.loads`)."""
+    stream = io.BytesIO(data)
+    try:
+        item = cbor2.CBORDecoder(stream).decode()
+    except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise VerificationError("bad-cbor", type(exc).__name__) from None
+    if stream.tell() != len(data):
+        raise VerificationError("bad-cbor", "trailing bytes")
+    return item
+
+
+def _plain(value: Any) -> Any:
+    """cbor2 >= 6 decodes arrays as tuples (and maps inside them as frozendicts): back to lists and dicts."""
+    if isinstance(value, Mapping):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _unpack(text: str) -> bytes:
+    text = text.strip()
+    if not text.startswith(PREFIX):
+        raise VerificationError("bad-prefix")
+    try:
+        compressed = base45.b45decode(text[len(PREFIX):])
+    except ValueError:
+        raise VerificationError("bad-base45") from None
+    inflater = zlib.decompressobj()
+    try:
+        message = inflater.decompress(compressed, _MAX_COSE_BYTES)
+    except zlib.error:
+        raise VerificationError("bad-zlib") from None
+    if inflater.unconsumed_tail:
+        raise VerificationError("bad-zlib", "too large")
+    if not inflater.eof:
+        raise VerificationError("bad-zlib", "truncated")
+    return message
+
+
+def _timestamp(claims: Mapping[Any, Any], key: int) -> datetime:
+    value = claims.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise VerificationError("bad-cwt", f"claim {key} missing or not a number")
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise VerificationError("bad-cwt", f"claim {key} out of range") from None
+
+
+def decode_hc1(text: str) -> DecodedHcert:
+    """Unpack `HC1:` text into its parts without checking the signature or any date."""
+    item = _loads(_unpack(text))
+    if isinstance(item, cbor2.CBORTag) and item.tag == 61:  # a CWT tag may wrap the COSE message (RFC 8392)
+        item = item.value
+    if isinstance(item, cbor2.CBORTag):
+        if item.tag != cose.COSE_SIGN1_TAG:
+            raise VerificationError("not-cose-sign1", f"CBOR tag {item.tag}")
+        item = item.value
+    if not isinstance(item, tuple | list) or len(item) != 4:
+        raise VerificationError("not-cose-sign1", "not a 4-element array")
+    protected, unprotected, payload_bytes, signature = item
+    if not (isinstance(protected, bytes) and isinstance(unprotected, Mapping)
+            and isinstance(payload_bytes, bytes) and isinstance(signature, bytes)):
+        raise VerificationError("not-cose-sign1", "element types")
+    headers = _loads(protected) if protected else {}
+    if not isinstance(headers, Mapping):
+        raise VerificationError("not-cose-sign1", "protected header is not a map")
+    alg = headers.get(_HEADER_ALG)
+    kid = headers.get(_HEADER_KID, unprotected.get(_HEADER_KID, b""))  # kid may also be unprotected
+    if isinstance(alg, bool) or not isinstance(alg, int) or not isinstance(kid, bytes):
+        raise VerificationError("not-cose-sign1", "alg or kid header")
+    claims = _loads(payload_bytes)
+    if not isinstance(claims, Mapping):
+        raise VerificationError("bad-cwt", "claims are not a map")
+    hcert = claims.get(_HCERT)
+    dcc = hcert.get(_DCC) if isinstance(hcert, Mapping) else None
+    issuer = claims.get(_ISS, "")
+    if not isinstance(dcc, Mapping) or not isinstance(issuer, str):
+        raise VerificationError("bad-cwt", "hcert claim or issuer")
+    return DecodedHcert(
+        kid=kid, alg=alg, issuer=issuer, issued_at=_timestamp(claims, _IAT),
+        expires_at=_timestamp(claims, _EXP), payload=_plain(dcc), protected=protected,
+        payload_bytes=payload_bytes, signature=signature,
+    )
+
+
+def _check_key_usage(cert: x509.Certificate, payload: dict[str, Any]) -> None:
+    """A DSC whose EKU names DCC types may sign only those types; one without DCC EKUs may sign any."""
+    try:
+        usages = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return
+    dcc_usages = usages & set(_EKU_FOR_GROUP.values())
+    needed = {oid for group, oid in _EKU_FOR_GROUP.items() if group in payload}
+    if dcc_usages and not needed <= dcc_usages:
+        raise VerificationError("wrong-key-usage")
+
+
+def verify_hc1(text: str, trust_list: TrustList, *, now: datetime,
+               clock_skew: timedelta = CLOCK_SKEW) -> DecodedHcert:
+    """Decode `HC1:` text and verify it against the trust list at `now`; returns it if every check passes."""
+    at = utc(now)
+    decoded = decode_hc1(text)
+    entries = trust_list.entries_for(decoded.kid)
+    if not entries:
+        raise VerificationError("unknown-kid", decoded.kid.hex())
+    signed = cose.sig_structure(decoded.protected, decoded.payload_bytes)
+    entry = next((e for e in entries
+                  if cose.verify(e.certificate.public_key(), decoded.alg, signed, decoded.signature)), None)
+    if entry is None:
+        raise VerificationError("bad-signature", f"alg {decoded.alg}, kid {decoded.kid.hex()}")
+    cert = entry.certificate
+    if not cert.not_valid_before_utc <= decoded.issued_at <= cert.not_valid_after_utc:
+        raise VerificationError("dsc-not-valid", "signer certificate not valid at the issue time")
+    if entry.country != decoded.issuer:
+        raise VerificationError("wrong-issuer", "issuer claim differs from the signer's country")
+    if decoded.expires_at <= at:
+        raise VerificationError("expired", decoded.expires_at.isoformat())
+    if decoded.issued_at > at + clock_skew:
+        raise VerificationError("not-yet-valid", decoded.issued_at.isoformat())
+    _check_key_usage(cert, decoded.payload)
+    try:
+        validate_payload(decoded.payload)
+    except SchemaError as exc:
+        raise VerificationError("schema", "; ".join(exc.problems)) from None
+    return decoded

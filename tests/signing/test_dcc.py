@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vaxpass.errors import SchemaError
+from vaxpass.signing.dcc import build_vaccination_payload, validate_payload
+from vaxpass.signing.uvci import make_uvci
+from vaxpass.vaccines import all_vaccines, lookup
+
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+def _example_payloads() -> list[Path]:
+    return sorted(EXAMPLES.glob("*.json"))
+
+
+def _payload_of(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document.get("JSON", document)  # upstream test data wraps the payload in "JSON"; these files don't
+
+
+def _built(**changes: Any) -> dict[str, Any]:
+    vaccine = lookup("Vero Cell")
+    assert vaccine is not None
+    args: dict[str, Any] = {
+        "full_name": "Nguyễn Văn An", "dob": "1985-03-07", "vaccine": vaccine, "dose_number": 2,
+        "total_doses": 2, "vaccination_date": "2021-10-02", "uvci": make_uvci(b"p1|v1"),
+    }
+    args.update(changes)
+    return build_vaccination_payload(**args)
+
+
+@pytest.mark.parametrize("path", _example_payloads(), ids=lambda p: p.stem)
+def test_eu_examples_validate(path: Path) -> None:
+    validate_payload(_payload_of(path))
+
+
+def test_built_payload_shape_and_validity() -> None:
+    payload = _built()
+    assert payload["ver"] == "1.3.0"
+    assert payload["nam"] == {"fn": "Nguyễn", "fnt": "NGUYEN", "gn": "Văn An", "gnt": "VAN<AN"}
+    entry = payload["v"][0]
+    assert entry == {
+        "tg": "840539006", "vp": "1157024006", "mp": "BBIBP-CorV", "ma": "ORG-100020693", "dn": 2, "sd": 2,
+        "dt": "2021-10-02", "co": "VN", "is": "Ministry of Health of Viet Nam", "ci": entry["ci"],
+    }
+    validate_payload(payload)
+
+
+def test_single_token_name_omits_given_names() -> None:
+    payload = _built(full_name="Lý")
+    assert payload["nam"] == {"fn": "Lý", "fnt": "LY"}
+    validate_payload(payload)
+
+
+@pytest.mark.parametrize("vaccine", all_vaccines(), ids=lambda v: v.key)
+def test_every_catalogued_vaccine_gives_a_valid_payload(vaccine: Any) -> None:
+    validate_payload(_built(vaccine=vaccine, total_doses=vaccine.series_doses, dose_number=1))
+
+
+@pytest.mark.parametrize("dob", ["1985", "1985-03", "1985-03-07", ""])
+def test_partial_dates_of_birth_are_allowed(dob: str) -> None:
+    validate_payload(_built(dob=dob))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda p: p["nam"].update(fnt="nguyen"), "$.nam.fnt"),
+        (lambda p: p.update(dob="07/03/1985"), "$.dob"),
+        (lambda p: p["v"][0].update(dt="2021-02-30"), "$.v[0].dt"),
+        (lambda p: p["v"][0].update(dn=0), "$.v[0].dn"),
+        (lambda p: p["v"][0].pop("ci"), "$.v[0]"),
+        (lambda p: p["v"][0].update(mp="Inactivated-SARS-CoV-2-Vero-Cel"), "$.v[0].mp"),
+        (lambda p: p["v"][0].update(ma="ORG-999"), "$.v[0].ma"),
+        (lambda p: p["v"][0].update(co="XX"), "$.v[0].co"),
+        (lambda p: p.pop("v"), "$"),
+    ],
+)
+def test_schema_failures_name_the_field_not_the_value(mutate: Any, where: str) -> None:
+    payload = copy.deepcopy(_built())
+    mutate(payload)
+    with pytest.raises(SchemaError) as info:
+        validate_payload(payload)
+    assert any(p.startswith(where) for p in info.value.problems), info.value.problems
+    text = str(info.value)
+    for personal in ("nguyen", "Nguyễn", "1985", "07/03"):
+        assert personal not in text
+
+
+def test_all_problems_are_collected() -> None:
+    payload = _built()
+    payload["nam"]["fnt"] = "nguyen"
+    payload["nam"]["gnt"] = "van an"
+    payload["v"][0]["mp"] = "unknown"
+    with pytest.raises(SchemaError) as info:
+        validate_payload(payload)
+    assert len(info.value.problems) == 3
