@@ -1,0 +1,111 @@
+"""Issuance keyed on (person, version): verifiable certificates, idempotent reruns, re-issue on a new dose,
+and a complete lineage chain for each (the check fails when a link is removed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.factories import dose_row, make_registry, make_store, site, write_csv
+from vaxpass.errors import LineageError
+from vaxpass.extract import extract_site
+from vaxpass.issuance import issue_certificates
+from vaxpass.lineage import check_lineage, missing_links
+from vaxpass.registry import SqlRegistry, match_valid_records
+from vaxpass.signing.hcert import verify_hc1
+from vaxpass.signing.keystore import Signer, load_signer
+from vaxpass.signing.pki import create_root_ca, issue_document_signer
+from vaxpass.signing.trustlist import TrustList
+from vaxpass.store import session_scope
+from vaxpass.store.models import Certificate, DoseRecord, LineageLink, QualityRun
+
+NOW = datetime(2026, 11, 27, 2, tzinfo=UTC)
+KEY = b"pseudonym-key-for-tests-only-123"
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
+    ca = tmp_path_factory.mktemp("ca")
+    create_root_ca(ca, b"pw", now=NOW - timedelta(days=1))
+    return load_signer(issue_document_signer(ca, b"pw", ca / "dsc.p12", now=NOW - timedelta(days=1)), b"pw")
+
+
+def _cycle(tmp_path: Path, rows: list[dict[str, str]], cycle_id: str = "cycle-1", file: str = "d1.csv") -> str:
+    s = site()
+    url = make_store(tmp_path, [s], cycle_id=cycle_id)
+    write_csv(tmp_path / "data" / s.source.path / file, rows)
+    extract_site(url, cycle_id=cycle_id, site=s, data_dir=tmp_path / "data", landing_dir=tmp_path / "landing")
+    with session_scope(url) as session:  # stands in for the GE stage, tested on its own
+        qrun = QualityRun(cycle_id=cycle_id, site_code=s.code, suite_name="dose_records", suite_version="t",
+                          evaluated=len(rows), blocked=0, ge_success=True, rule_stats={})
+        session.add(qrun)
+        session.flush()
+        session.execute(update(DoseRecord).where(DoseRecord.status == "new").values(status="valid",
+                                                                                     quality_run_id=qrun.id))
+    registry = tmp_path / "registry.sqlite"
+    reg_url = make_registry(registry) if not registry.exists() else f"sqlite:///{registry}"
+    match_valid_records(url, SqlRegistry(reg_url), cycle_id=cycle_id, key=KEY)
+    return url
+
+
+def _issue(url: str, signer: Signer, cycle_id: str = "cycle-1"):  # type: ignore[no-untyped-def]
+    return issue_certificates(url, signer, cycle_id=cycle_id, issued_at=NOW, uvci_key=KEY, dag_id="d",
+                              task_id="t", store_ref="dsc.p12")
+
+
+ROWS = [dose_row("1", "Nguyễn Văn An", "12/05/1990", "Nam", "001090000001", dose="1", date="01/08/2021"),
+        dose_row("2", "Nguyễn Văn An", "12/05/1990", "Nam", "001090000001", dose="2", date="01/09/2021"),
+        dose_row("3", "Trần Thị Đào", "07/03/1990", "Nữ", "001190000002", vaccine="Vero Cell")]
+
+
+def test_issues_one_verifiable_certificate_per_person(tmp_path: Path, signer: Signer) -> None:
+    url = _cycle(tmp_path, ROWS)
+    summary = _issue(url, signer)
+    assert (summary.issued, summary.reissued) == (2, 0)
+    trust = TrustList.from_certificates([signer.certificate])
+    with session_scope(url) as session:
+        certs = session.scalars(select(Certificate)).all()
+    payloads = {c.uvci: verify_hc1(c.hc1, trust, now=NOW).payload for c in certs}
+    an = next(p for p in payloads.values() if p["nam"]["fnt"] == "NGUYEN")
+    assert (an["v"][0]["dn"], an["v"][0]["sd"], an["v"][0]["dt"]) == (2, 2, "2021-09-01")  # the latest dose
+    assert an["nam"]["gnt"] == "VAN<AN"
+    for cert in certs:
+        assert cert.expires_at - cert.issued_at == timedelta(days=365)
+
+
+def test_rerun_issues_nothing_and_new_dose_reissues(tmp_path: Path, signer: Signer) -> None:
+    url = _cycle(tmp_path, ROWS)
+    _issue(url, signer)
+    again = _issue(url, signer)
+    assert (again.issued, again.reissued, again.unchanged) == (0, 0, 2)
+    booster = dose_row("4", "Nguyễn Văn An", "12/05/1990", "Nam", "001090000001", vaccine="Pfizer", dose="3",
+                       date="01/02/2022")
+    url = _cycle(tmp_path, [*ROWS, booster], cycle_id="cycle-2", file="d2.csv")
+    third = _issue(url, signer, cycle_id="cycle-2")
+    assert (third.issued, third.reissued, third.unchanged) == (0, 1, 1)
+    with session_scope(url) as session:
+        rows = session.execute(select(Certificate.person_id, Certificate.version, Certificate.status,
+                                      Certificate.uvci).order_by(Certificate.id)).all()
+    versions = [(v, st) for pid, v, st, _ in rows if pid == rows[2].person_id]
+    assert versions == [(1, "superseded"), (2, "current")]
+    assert len({r.uvci for r in rows}) == len(rows)  # UVCIs never reused
+
+
+def test_lineage_complete_and_check_fails_when_a_link_is_removed(tmp_path: Path, signer: Signer) -> None:
+    url = _cycle(tmp_path, ROWS)
+    _issue(url, signer)
+    assert check_lineage(url, cycle_id="cycle-1") == 2
+    with session_scope(url) as session:
+        kinds = set(session.scalars(select(LineageLink.kind)))
+        victim = session.scalars(select(LineageLink).where(LineageLink.kind == "validation")).first()
+        assert victim is not None
+        uvci = session.get(Certificate, victim.certificate_id).uvci  # type: ignore[union-attr]
+        session.delete(victim)
+    assert kinds == {"source_row", "extraction", "validation", "match", "signature", "dag_run"}
+    assert missing_links(url) == {uvci: ["validation"]}
+    with pytest.raises(LineageError) as err:
+        check_lineage(url, cycle_id="cycle-1")
+    assert uvci in str(err.value) and "Nguyễn" not in str(err.value)
