@@ -109,7 +109,7 @@ def vaxpass_issuance() -> None:
     clean = issue_clean()
     matched >> [clean, batches]
     gates = DistrictReviewGate.partial(
-        task_id="district_review", response_timeout=GATE_WINDOW, outlets=[REVIEWS],
+        task_id="district_review", response_timeout=GATE_WINDOW, outlets=[REVIEWS], retries=0,
         map_index_template="{{ task.district_code }}",
     ).expand_kwargs(batches)
     [clean, gates] >> issue_reviewed() >> finish_cycle()
