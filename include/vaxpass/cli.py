@@ -62,6 +62,19 @@ def _pki_init(s: Settings) -> None:
                         store_ref=str(s.dsc_path))
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from vaxpass.store import migrate
+
+    migrate(_settings_or_url(args))
+    _out("ops store schema is up to date")
+    return 0
+
+
+def _settings_or_url(args: argparse.Namespace) -> str:
+    """The ops-store URL: `VAXPASS_DB_URL`, else the embedded home's SQLite file (no secrets needed)."""
+    return os.environ.get("VAXPASS_DB_URL") or f"sqlite:///{_home(args) / 'ops.sqlite'}"
+
+
 def cmd_pki_init(args: argparse.Namespace) -> int:
     s = _settings(args)
     _pki_init(s)
@@ -147,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("init", help="create secrets, ops store and PKI of the embedded mode").set_defaults(func=cmd_init)
+
+    db = sub.add_parser("db", help="the ops store").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the ops store to the newest schema").set_defaults(func=cmd_db_upgrade)
 
     synth = sub.add_parser("synth", help="generate a synthetic Hanoi data set with ground truth")
     synth.add_argument("--out", required=True)
