@@ -85,3 +85,17 @@ def test_local_names_round_trip() -> None:
     names = local_names()
     assert len(names) == len(all_vaccines()) == len({v.key for v in all_vaccines()})
     assert [lookup(n) for n in names] == all_vaccines()
+
+
+@pytest.mark.parametrize(("typed", "key"), [
+    ("Vaccine Vero Cell", "sinopharm"),
+    ("Vắc xin AstraZeneca", "astrazeneca"),
+    ("Moderna (Spikevax)", "moderna"),
+    ("Abdala (Cuba)", "abdala"),
+    ("Pfizer (Moderna)", None),
+    ("ABC (Pfizer)", None),
+    ("Vắc xin lạ", None),
+])
+def test_prefixes_and_brackets(typed: str, key: str | None) -> None:
+    found = lookup(typed)
+    assert (found.key if found else None) == key

@@ -9,6 +9,7 @@ record goes to review.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -80,10 +81,26 @@ for _vaccine, _names in _CATALOGUE:
             raise RuntimeError(f"vaccine spelling {_name!r} is ambiguous")
 
 
+# Words sites put before the product name ("Vắc xin Vero Cell", "Vaccine AstraZeneca").
+_PREFIX = re.compile(r"^\s*(v[aắ]c[\s-]?xin|vaccine?|vacxin)\s+", re.IGNORECASE)
+_BRACKETED = re.compile(r"\(([^)]*)\)")
+
+
 def lookup(name: str) -> Vaccine | None:
-    """The catalogue entry for a site's vaccine name, or None when the name is not known (never a guess)."""
+    """The catalogue entry for a site's vaccine name, or None when the name is not known (never a guess).
+
+    A leading "Vắc xin"/"Vaccine" is ignored; a bracketed part may repeat the product ("Moderna (Spikevax)") or
+    add something unknown ("Abdala (Cuba)"), but never name another product ("Pfizer (Moderna)" is unknown).
+    """
     folded = _fold(name)
-    return _BY_FOLDED.get(folded) if folded else None
+    if not folded:
+        return None
+    if folded in _BY_FOLDED:
+        return _BY_FOLDED[folded]
+    text = _PREFIX.sub("", unicodedata.normalize("NFC", name))
+    main = _BY_FOLDED.get(_fold(_BRACKETED.sub(" ", text)))
+    others = {_BY_FOLDED.get(_fold(p)) for p in _BRACKETED.findall(text)} - {None, main}
+    return main if main is not None and not others else None
 
 
 def all_vaccines() -> list[Vaccine]:
