@@ -12,12 +12,13 @@ import hmac
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from vaxpass.lineage.record import record_lineage
+from vaxpass.lineage.record import LineageContext, save_links
 from vaxpass.signing.dcc import build_vaccination_payload
 from vaxpass.signing.hcert import encode_hc1
 from vaxpass.signing.keystore import Signer
@@ -62,48 +63,67 @@ def _content_key(person: Person, dose: DoseRecord) -> str:
 
 def issue_certificates(db_url: str, signer: Signer, *, cycle_id: str, issued_at: datetime, uvci_key: bytes,
                        dag_id: str, task_id: str, store_ref: str) -> IssuanceSummary:
-    """Issue or re-issue the certificate of every person with matched doses whose content changed."""
+    """Issue or re-issue the certificate of every person with matched doses whose content changed.
+
+    One transaction: a crash leaves nothing half-issued, and the rerun derives the same UVCIs.
+    """
     vaccines: dict[str, Vaccine] = {v.mp: v for v in all_vaccines()}
     expires_at = min(issued_at + VALIDITY, signer.certificate.not_valid_after_utc)
     issued = reissued = unchanged = 0
     skipped: dict[str, int] = defaultdict(int)
     with session_scope(db_url) as session:
+        session.autoflush = False
         kid = register_signer(session, signer, purpose="dsc", store_ref=store_ref)
         by_person: dict[str, list[DoseRecord]] = defaultdict(list)
         for rec in session.scalars(select(DoseRecord).where(DoseRecord.status == "matched",
                                                             DoseRecord.person_id.is_not(None))):
-            by_person[rec.person_id].append(rec)  # type: ignore[index]
+            by_person[str(rec.person_id)].append(rec)
+        persons = _by_id(session, Person, Person.id, list(by_person))
+        current = {c.person_id: c for c in session.scalars(select(Certificate).where(Certificate.status == "current"))}
+        versions = dict(session.execute(select(Certificate.person_id, func.max(Certificate.version))
+                                        .group_by(Certificate.person_id)).tuples().all())
+        new_certs: list[dict[str, Any]] = []
         for person_id in sorted(by_person):
-            records = by_person[person_id]
-            person = session.get(Person, person_id)
-            assert person is not None
-            dose = _latest(records)
+            person, dose = persons[person_id], _latest(by_person[person_id])
             key = _content_key(person, dose)
-            current = session.scalar(select(Certificate).filter_by(person_id=person_id, status="current"))
-            if current is not None and current.content_key == key:
+            previous = current.get(person_id)
+            if previous is not None and previous.content_key == key:
                 unchanged += 1
                 continue
             vaccine = vaccines.get(dose.vaccine_mp or "")
             if vaccine is None or dose.dose_number is None or dose.vaccination_date is None:
                 skipped["incomplete_dose"] += 1
                 continue
-            version = (session.scalar(select(func.max(Certificate.version)).filter_by(person_id=person_id)) or 0) + 1
+            version = versions.get(person_id, 0) + 1
             uvci = make_uvci(hmac.new(uvci_key, f"{person_id}:{version}".encode(), hashlib.sha256).digest())
             payload = build_vaccination_payload(
                 full_name=person.full_name, dob=person.dob, vaccine=vaccine, dose_number=dose.dose_number,
                 total_doses=max(vaccine.series_doses, dose.dose_number),
                 vaccination_date=dose.vaccination_date.isoformat(), uvci=uvci)
-            hc1 = encode_hc1(payload, signer, issued_at=issued_at, expires_at=expires_at)
-            cert = Certificate(person_id=person_id, version=version, uvci=uvci, content_key=key,
-                               dose_record_id=dose.id, hc1=hc1, kid=kid, issued_at=issued_at,
-                               expires_at=expires_at, cycle_id=cycle_id, status="current",
-                               supersedes_id=current.id if current else None)
-            if current is not None:
-                current.status = "superseded"
+            new_certs.append({
+                "person_id": person_id, "version": version, "uvci": uvci, "content_key": key,
+                "dose_record_id": dose.id, "kid": kid, "issued_at": issued_at, "expires_at": expires_at,
+                "cycle_id": cycle_id, "status": "current", "supersedes_id": previous.id if previous else None,
+                "hc1": encode_hc1(payload, signer, issued_at=issued_at, expires_at=expires_at)})
+            if previous is not None:
+                previous.status = "superseded"
                 reissued += 1
             else:
                 issued += 1
-            session.add(cert)
-            session.flush()
-            record_lineage(session, cert, records, dag_id=dag_id, task_id=task_id, alg="ES256")
+        session.flush()  # the superseded versions first: one current certificate per person at any time
+        if new_certs:
+            ids = session.scalars(insert(Certificate).returning(Certificate.id, sort_by_parameter_order=True),
+                                  new_certs).all()
+            context = LineageContext(session, (r for c in new_certs for r in by_person[c["person_id"]]))
+            save_links(session, [link for cert_id, c in zip(ids, new_certs, strict=True) for link in context.links(
+                certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=kid, uvci=c["uvci"],
+                version=c["version"], cycle_id=cycle_id, records=by_person[c["person_id"]], dag_id=dag_id,
+                task_id=task_id, alg="ES256")])
     return IssuanceSummary(issued=issued, reissued=reissued, unchanged=unchanged, skipped=dict(skipped))
+
+
+def _by_id(session: Session, model: Any, column: Any, ids: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i in range(0, len(ids), 900):
+        out.update({row.id: row for row in session.scalars(select(model).where(column.in_(ids[i:i + 900])))})
+    return out

@@ -9,33 +9,34 @@ from sqlalchemy import select
 from vaxpass.errors import LineageError
 from vaxpass.lineage.record import REQUIRED_KINDS
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, LineageLink, MatchDecision
+from vaxpass.store.models import Certificate, LineageLink
 
 
 def missing_links(db_url: str, *, cycle_id: str | None = None) -> dict[str, list[str]]:
-    """UVCI → the kinds of link its chain lacks, for the certificates of a cycle (or all of them)."""
+    """UVCI → the kinds of link its chain lacks, for the certificates of a cycle (or all of them).
+
+    A certificate whose match went through review (outcome REVIEW) must also have the review link.
+    """
     with session_scope(db_url) as session:
-        query = select(Certificate.id, Certificate.uvci)
+        certs_q = select(Certificate.id, Certificate.uvci)
+        links_q = select(LineageLink.certificate_id, LineageLink.kind, LineageLink.detail).join(
+            Certificate, Certificate.id == LineageLink.certificate_id)
         if cycle_id is not None:
-            query = query.where(Certificate.cycle_id == cycle_id)
-        certs = dict(session.execute(query).tuples().all())
+            certs_q = certs_q.where(Certificate.cycle_id == cycle_id)
+            links_q = links_q.where(Certificate.cycle_id == cycle_id)
+        certs = dict(session.execute(certs_q).tuples().all())
         kinds: dict[int, set[str]] = defaultdict(set)
         needs_review: set[int] = set()
-        for cert_id, kind, ref in session.execute(select(LineageLink.certificate_id, LineageLink.kind,
-                                                         LineageLink.ref)).tuples():
-            if cert_id not in certs:
-                continue
+        for cert_id, kind, detail in session.execute(links_q).tuples():
             kinds[cert_id].add(kind)
-            if kind == "match":
-                decision = session.get(MatchDecision, int(ref.split(":", 1)[1]))
-                if decision is not None and decision.outcome == "REVIEW":
-                    needs_review.add(cert_id)
-        missing: dict[str, list[str]] = {}
-        for cert_id, uvci in certs.items():
-            required = set(REQUIRED_KINDS) | ({"review"} if cert_id in needs_review else set())
-            if lacking := sorted(required - kinds[cert_id]):
-                missing[uvci] = lacking
-        return missing
+            if kind == "match" and detail.get("outcome") == "REVIEW":
+                needs_review.add(cert_id)
+    missing: dict[str, list[str]] = {}
+    for cert_id, uvci in certs.items():
+        required = set(REQUIRED_KINDS) | ({"review"} if cert_id in needs_review else set())
+        if lacking := sorted(required - kinds[cert_id]):
+            missing[uvci] = lacking
+    return missing
 
 
 def check_lineage(db_url: str, *, cycle_id: str | None = None) -> int:

@@ -92,8 +92,8 @@ def apply_batch_decision(db_url: str, registry: PopulationRegistry, *, batch_id:
             if not approved:
                 item.decision, rec.status, rec.status_reason = "reject", "rejected", "rejected_by_district"
             elif decision.candidate_registry_ids and decision.candidate_registry_ids[0] in candidates:
-                person = person_from_registry(session, key, candidates[decision.candidate_registry_ids[0]])
-                item.decision, rec.status, rec.person_id = "accept", "matched", person.id
+                person_id = person_from_registry(session, key, candidates[decision.candidate_registry_ids[0]])
+                item.decision, rec.status, rec.person_id = "accept", "matched", person_id
                 rec.status_reason = "accepted_by_district"
             else:
                 item.decision, rec.status = "unresolved", "flagged"  # needs a correction: back next cycle

@@ -6,7 +6,7 @@ Personal data lives here (and in the landing zone) only. Keys of the flow are st
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,9 +20,30 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite keeps no offset: store naive UTC, return aware)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -58,7 +79,7 @@ class Cycle(Base):
     __tablename__ = "cycles"
     id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_date: Mapped[date] = mapped_column(Date)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     dag_id: Mapped[str] = mapped_column(String(250))
     status: Mapped[str] = mapped_column(String(16), default="running")
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -220,7 +241,7 @@ class ReviewBatch(Base):
     district_code: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | approved | rejected | expired
     decided_by: Mapped[str | None] = mapped_column(String(100))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ReviewItem(Base):
@@ -235,7 +256,7 @@ class ReviewItem(Base):
     reason: Mapped[str] = mapped_column(String(64))
     decision: Mapped[str | None] = mapped_column(String(16))  # accept | reject | unresolved
     decided_by: Mapped[str | None] = mapped_column(String(100))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     before: Mapped[dict[str, Any]] = mapped_column(default=dict)
     after: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
@@ -248,8 +269,8 @@ class SigningKey(Base):
     purpose: Mapped[str] = mapped_column(String(16))  # dsc | facility
     subject: Mapped[str] = mapped_column(String(300))
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
-    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    not_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
     store_kind: Mapped[str] = mapped_column(String(16))  # pkcs12 | pkcs11
     store_ref: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -283,8 +304,8 @@ class Certificate(Base):
     dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"))
     hc1: Mapped[str] = mapped_column(Text)
     kid: Mapped[str] = mapped_column(ForeignKey("signing_keys.kid"))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="current")  # current | superseded | revoked
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
