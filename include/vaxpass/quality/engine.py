@@ -1,0 +1,144 @@
+"""Great Expectations, set up once per process: an ephemeral context, a pandas data source, one batch definition.
+
+Building the context and the suite costs far more than validating a small batch, so both are cached; the
+module imports Great Expectations only on first use (it takes seconds), keeping `import vaxpass` light for DAG
+parsing. Validation runs under a lock: GE keeps process-wide state (the current context) and is not documented
+as thread-safe.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from vaxpass.errors import VaxpassError
+from vaxpass.quality.prepare import ROW
+from vaxpass.quality.suite import STATIC_PARAMETERS, SuiteError, SuiteSpec
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.core.batch_definition import BatchDefinition
+
+# COMPLETE lists every failing row; exclude_unexpected_values keeps personal values out of GE's result (and
+# makes GE return the failing `_row`s as one list instead of building a dict per row); no index query string.
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": [ROW],
+    "exclude_unexpected_values": True,
+    "return_unexpected_index_query": False,
+    "partial_unexpected_count": 0,
+}
+
+_lock = threading.Lock()
+_suites: dict[str, ExpectationSuite] = {}
+
+
+class RuleExecutionError(VaxpassError):
+    """Great Expectations could not evaluate a rule (a broken suite, not bad data): no verdict, so no report."""
+
+    def __init__(self, rule: str, detail: str) -> None:
+        self.rule = rule
+        self.detail = detail
+        super().__init__(f"rule {rule} could not be evaluated: {detail}")
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """GE's verdict on one rule: how many rows it judged, which row positions failed, its success flag."""
+
+    rule: str
+    evaluated: int
+    failed_rows: np.ndarray
+    success: bool
+
+
+@functools.lru_cache(maxsize=1)
+def _batch_definition() -> BatchDefinition:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(),
+                               progress_bars=ProgressBarsConfig(globally=False), analytics_enabled=False)
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    asset = context.data_sources.add_pandas("vaxpass").add_dataframe_asset("dose_records")
+    return asset.add_batch_definition_whole_dataframe("extraction_batch")
+
+
+def _suite(spec: SuiteSpec) -> ExpectationSuite:
+    """GE's ExpectationSuite for `spec`, built once per suite version.
+
+    GE itself would drop an invalid expectation with only a log line; here each one is built explicitly and
+    any fault is raised."""
+    if spec.version in _suites:
+        return _suites[spec.version]
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    built, problems = [], []
+    for exp in copy.deepcopy(spec.definition["expectations"]):
+        try:
+            built.append(ExpectationConfiguration(**exp).to_domain_obj())
+        except Exception as exc:  # GE raises pydantic, TypeError and its own errors here
+            problems.append(f"{exp.get('meta', {}).get('rule')}: {exc}".replace("\n", " "))
+    if problems:
+        raise SuiteError(spec.path, problems)
+    suite = gx.ExpectationSuite(name=spec.name, expectations=built,
+                                meta=copy.deepcopy(spec.definition.get("meta")) or None)
+    _suites[spec.version] = suite
+    return suite
+
+
+def _exception(info: Any) -> str | None:
+    """The message of an exception GE caught while computing a result, if any (GE nests it per metric)."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "unknown error")
+    for value in info.values():
+        if isinstance(value, dict) and (msg := _exception(value)):
+            return msg
+    return None
+
+
+def _rows(index_list: Any) -> np.ndarray:
+    """Row positions from GE's unexpected_index_list: `[{"_row": [..]}]` with exclude_unexpected_values, or
+    one dict per row without it."""
+    parts = [np.atleast_1d(np.asarray(item.get(ROW) if isinstance(item, dict) else item, dtype=np.int64))
+             for item in index_list or []]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+def run_suite(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any]) -> tuple[list[RuleOutcome], bool]:
+    """Validate the judged frame with the suite; one outcome per rule, in suite order, and GE's success flag."""
+    with _lock:
+        # GE's own validator, as Batch.validate and ValidationDefinition.run use it: the first loads (and
+        # fingerprints) the batch twice, the second also serialises every result into the context's store.
+        from great_expectations.validator.v1_validator import Validator
+
+        validator = Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": work},
+                              result_format=RESULT_FORMAT)
+        result = validator.validate_expectation_suite(_suite(spec), {**STATIC_PARAMETERS, **parameters})
+    by_rule = {(r.expectation_config.meta or {}).get("rule"): r for r in result.results if r.expectation_config}
+    outcomes = []
+    for rule in spec.rules:
+        res = by_rule.get(rule.code)
+        if res is None:
+            raise RuleExecutionError(rule.code, "Great Expectations returned no result")
+        if msg := _exception(res.exception_info):
+            raise RuleExecutionError(rule.code, msg)
+        detail = res.result or {}
+        evaluated = int(detail.get("element_count", 0)) - int(detail.get("missing_count") or 0)
+        outcomes.append(RuleOutcome(rule=rule.code, evaluated=evaluated,
+                                    failed_rows=_rows(detail.get("unexpected_index_list")),
+                                    success=bool(res.success)))
+    return outcomes, bool(result.success)
