@@ -12,11 +12,13 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 venv: $(STAMP)
 
 # uv installs the ~200 pinned packages in seconds instead of minutes; it comes from PyPI like the rest.
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml tests/interop/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	# the independent JavaScript EU-DCC verifier the tests check certificates with
+	npm ci --prefix tests/interop --no-audit --no-fund --silent
 	touch $(STAMP)
 
 run: venv

@@ -62,11 +62,24 @@ def main(result_path: Path, passwords: dict[str, str], decision: str) -> int:
         dag_run = dag.test()
         result["state"] = str(dag_run.state)
         result["run_id"] = dag_run.run_id
+        result["xcoms"] = _xcoms(dag_run.run_id)
     finally:
         done.set()
         thread.join(timeout=10)
         result_path.write_text(json.dumps(result, indent=2))
     return 0
+
+
+def _xcoms(run_id: str) -> list[str]:
+    """Every XCom value of the run, as stored (the test scans them for personal data)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(select(XComModel.task_id, XComModel.key, XComModel.value)
+                               .where(XComModel.run_id == run_id)).all()
+    return [f"{task_id}/{key}: {json.dumps(value, default=str, ensure_ascii=False)}" for task_id, key, value in rows]
 
 
 def _answer(client: Any, token: Any, detail: dict[str, Any], passwords: dict[str, str],

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from embedded import REPO, airflow_env, ensure_passwords, reviewer_name, run, users_for
+from tests.interop.verifier import verify_independently
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -91,6 +92,12 @@ def _check_cycle(tmp: Path, env: dict[str, str], outcome: dict) -> None:
                         env=env, capture_output=True, text=True)
     assert ok.returncode == 0 and "VALID" in ok.stdout
 
+    # and an independent verifier (JavaScript, no vaxpass code) accepts every one against the exported trust list
+    independent = verify_independently(tmp / "trust.json", files)
+    assert [r["valid"] for r in independent] == [True] * len(files), [r for r in independent if not r["valid"]][:3]
+    assert {r["payload"]["v"][0]["ci"] for r in independent} == {
+        verify_hc1(f.read_text().strip(), trust, now=now).payload["v"][0]["ci"] for f in files}
+
     s = settings_from_mapping({k: v for k, v in env.items() if k.startswith("VAXPASS_")})
     assert missing_links(s.db_url) == {}
 
@@ -119,6 +126,29 @@ def _check_cycle(tmp: Path, env: dict[str, str], outcome: dict) -> None:
             quarantined += 1
     assert issued + flagged + quarantined == len(persons)
     assert issued > 0.5 * len(persons)
+    _assert_no_personal_data(tmp, env, outcome)
+
+
+def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> None:
+    """No name, ID number or phone of the input appears in XComs or in any log of the run."""
+    import sqlite3
+
+    data = Path(env["VAXPASS_HOME"]) / "data"
+    con = sqlite3.connect(data / "registry.sqlite")
+    needles = {n for row in con.execute("SELECT full_name, cccd, cmnd FROM persons") for n in row if n}
+    con.close()
+    for path in (data / "inbox").rglob("*.csv"):
+        for row in csv.DictReader(path.open(encoding="utf-8")):
+            needles.update(v for k, v in row.items() if k in ("Họ và tên", "Số CCCD/CMND", "Số điện thoại",
+                                                               "Số hộ chiếu") and v and len(v) >= 8)
+    assert len(needles) > 100 and outcome["xcoms"]
+    texts = {"xcom": "\n".join(outcome["xcoms"]), "cycle.log": (tmp / "cycle.log").read_text()}
+    for log in (tmp / "airflow" / "logs").rglob("*"):
+        if log.is_file():
+            texts[str(log)] = log.read_text(errors="replace")
+    for where, text in texts.items():
+        leaked = [n for n in needles if n in text]
+        assert not leaked, f"personal data in {where}: {len(leaked)} value(s)"
 
 
 def test_cycle_on_sqlite(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@ from datetime import date
 
 import pytest
 
-from vaxpass.extract.normalise import nfc, normalise_row, parse_date
 from tests.factories import dose_row
+from vaxpass.extract.normalise import nfc, normalise_row, parse_date
 
 
 @pytest.mark.parametrize(("text", "expected"), [
