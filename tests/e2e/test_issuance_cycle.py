@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from embedded import REPO, airflow_env, ensure_passwords, reviewer_name, run, users_for
+
 from tests.interop.verifier import verify_independently
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
