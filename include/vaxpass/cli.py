@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vaxpass.config import Settings, settings_from_mapping
 from vaxpass.errors import VaxpassError
+from vaxpass.synth import add_arguments as add_synth_arguments
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -90,12 +91,11 @@ def cmd_pki_export_root(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from vaxpass.synth import FaultRates, generate
+    from dataclasses import asdict
 
-    faults = FaultRates.none() if args.clean else None
-    summary = generate(Path(args.out), persons=args.persons, seed=args.seed, sites=args.sites, faults=faults,
-                       progress=not args.quiet)
-    _out(json.dumps(summary.__dict__ if hasattr(summary, "__dict__") else str(summary), default=str))
+    from vaxpass.synth import run_from_args
+
+    _out(json.dumps(asdict(run_from_args(args)), default=str))
     return 0
 
 
@@ -165,12 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="migrate the ops store to the newest schema").set_defaults(func=cmd_db_upgrade)
 
     synth = sub.add_parser("synth", help="generate a synthetic Hanoi data set with ground truth")
-    synth.add_argument("--out", required=True)
-    synth.add_argument("--persons", type=int, required=True, help="population registry size")
-    synth.add_argument("--seed", type=int, default=1)
-    synth.add_argument("--sites", type=int, default=None)
-    synth.add_argument("--clean", action="store_true", help="inject no faults")
-    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_synth_arguments(synth)
     synth.set_defaults(func=cmd_synth)
 
     pki = sub.add_parser("pki", help="the project's own CA").add_subparsers(dest="pki_command", required=True)

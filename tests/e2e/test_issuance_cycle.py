@@ -30,7 +30,7 @@ def _prepare(tmp: Path, *, metadata_url: str | None, ops_url: str | None, person
     base_env = {"VAXPASS_HOME": str(vaxpass_home)} | ({"VAXPASS_DB_URL": ops_url} if ops_url else {})
     env0 = airflow_env(airflow_home=tmp / "airflow", vaxpass_home=vaxpass_home, users={}, ops_url=ops_url)
     run([py, "-m", "vaxpass.cli", "synth", "--out", str(data), "--persons", str(persons), "--seed", "11",
-         "--quiet"], env0 | base_env, stdout=subprocess.DEVNULL)
+         "--no-progress"], env0 | base_env, stdout=subprocess.DEVNULL)
     sites = json.loads((data / "sites.json").read_text())
     districts = sorted({s["district_code"] for s in sites})
     users = users_for(districts)

@@ -17,7 +17,7 @@ HERE = Path(__file__).parent
 def verify_independently(trust_list: Path, files: list[Path]) -> list[dict]:
     """One result per file: valid, reason, kid, iss, exp and the decoded payload."""
     node = shutil.which("node")
-    if node is None or not (HERE / "node_modules" / "cbor-x").is_dir():
+    if node is None or not (HERE / "node_modules" / "cborg").is_dir():
         if IN_CI:
             pytest.fail("node and tests/interop/node_modules are required in CI (make venv installs them)")
         pytest.skip("node or the interop verifier's packages are missing")

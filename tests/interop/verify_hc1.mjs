@@ -1,14 +1,15 @@
-// An independent EU-DCC verifier: Node's zlib and crypto, the `base45` and `cbor-x` packages — none of
+// An independent EU-DCC verifier: Node's zlib and crypto, the `base45` and `cborg` packages — none of
 // vaxpass's Python code. Usage: node verify_hc1.mjs TRUSTLIST.json HC1FILE...
 // Prints one JSON line per file: {"file", "valid", "reason", "kid", "iss", "exp", "payload"}.
 import { readFileSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { X509Certificate, createHash, verify } from "node:crypto";
 import base45 from "base45";
-import { Decoder, Encoder } from "cbor-x";
+import { decode, encode } from "cborg";
 
-const decoder = new Decoder({ mapsAsObjects: false, useRecords: false });
-const encoder = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false });
+const tags = [];
+tags[18] = (decodeContent) => ({ tag: 18, value: decodeContent() }); // COSE_Sign1
+const decoder = { decode: (bytes) => decode(bytes, { useMaps: true, tags }) };
 
 const trust = JSON.parse(readFileSync(process.argv[2], "utf8")).map((e) => {
   const der = Buffer.from(e.certificate, "base64");
@@ -27,7 +28,7 @@ function check(text) {
   const kid = Buffer.from(headers.get(4) ?? unprotected.get(4)).toString("base64");
   if (headers.get(1) !== -7) return { valid: false, reason: "alg" };
   const claims = decoder.decode(payloadBytes);
-  const toBeSigned = encoder.encode(["Signature1", protectedBytes, Buffer.alloc(0), payloadBytes]);
+  const toBeSigned = encode(["Signature1", protectedBytes, new Uint8Array(0), payloadBytes]);
   const candidates = trust.filter((t) => t.kid === kid && t.listedKid === kid);
   const ok = candidates.some((t) => verify("sha256", toBeSigned, { key: t.key, dsaEncoding: "ieee-p1363" },
                                            Buffer.from(signature)));
