@@ -28,7 +28,7 @@ stop:
 	-pkill -f "airflow standalone" ; pkill -f "airflow scheduler" ; pkill -f "airflow api-server" ; pkill -f "airflow dag-processor" ; pkill -f "airflow triggerer" ; true
 
 test: venv
-	$(BIN)/ruff check include dags plugins tests bench
+	$(BIN)/ruff check include dags plugins scripts tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest tests
 

@@ -51,8 +51,8 @@ def test_trustlist_export_format(home: Path) -> None:
 
 def test_verify_exit_codes(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.issuance.test_issue import KEY, ROWS, _cycle
-    from vaxpass.issuance import issue_certificates
     from vaxpass.config import settings_from_mapping
+    from vaxpass.issuance import issue_certificates
     from vaxpass.signing.keystore import load_signer
 
     main(["init"])
