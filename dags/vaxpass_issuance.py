@@ -12,7 +12,11 @@ One run is one issuance cycle of the city (DESIGN.md §3):
 6. **district_review** (one gate per district with flagged records) — only that district's reviewers may
    answer, under *Browse → Required Actions*; approving accepts the proposed registry matches;
 7. **issue_reviewed** — passports for the records the districts approved;
-8. **finish_cycle** — the lineage completeness check (fails the cycle if a chain is broken) and the counts.
+8. **finish_cycle** — the lineage completeness check (fails the cycle if a chain is broken) and the counts;
+9. **watcher** — fails the run when any task of it failed (it is skipped otherwise).
+
+A district gate left unanswered for 20 hours expires: its records go back to the queue, never auto-approved,
+and are batched again by the next cycle.
 
 Every task is idempotent: rerun any of them, or the whole cycle, and no certificate is issued twice.
 XComs carry counts and ids only.
@@ -25,6 +29,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from common.gates import DistrictReviewGate
 from common.settings import settings
@@ -36,7 +41,9 @@ REVIEWS = Asset(name="vaxpass_review_decisions", uri="file:///vaxpass/ops/review
 CERTIFICATES = Asset(name="vaxpass_certificates", uri="file:///vaxpass/ops/certificates")
 REGISTRY = Asset(name="vaxpass_population_registry", uri="file:///vaxpass/registry/persons")
 
-GATE_WINDOW = timedelta(days=3)
+# Shorter than the schedule's interval: an unanswered gate expires before the next cycle starts, its records
+# go back to the queue and are batched again (max_active_runs=1 keeps cycles from overlapping).
+GATE_WINDOW = timedelta(hours=20)
 
 
 @dag(
@@ -103,6 +110,10 @@ def vaxpass_issuance() -> None:
 
         return stages.finish_cycle(settings(), cycle_id=context["dag_run"].run_id)
 
+    @task(trigger_rule="one_failed", retries=0)
+    def watcher() -> None:
+        raise AirflowFailException("a task of this cycle failed: see the failed task's log")
+
     sites = start_cycle()
     matched = match(validate.expand(extracted=extract.expand(site_code=sites)))
     batches = open_review()
@@ -112,7 +123,10 @@ def vaxpass_issuance() -> None:
         task_id="district_review", response_timeout=GATE_WINDOW, outlets=[REVIEWS], retries=0,
         map_index_template="{{ task.district_code }}",
     ).expand_kwargs(batches)
-    [clean, gates] >> issue_reviewed() >> finish_cycle()
+    finished = finish_cycle()
+    [clean, gates] >> issue_reviewed() >> finished
+    # finish_cycle runs whatever happened upstream; the watcher makes the run fail when any task failed.
+    [sites, matched, batches, clean, gates, finished] >> watcher()
 
 
 def _gate_kwargs(batch: dict[str, Any]) -> dict[str, Any]:

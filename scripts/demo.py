@@ -87,9 +87,15 @@ def main() -> int:
     token = api("POST", "/auth/token", body={"username": ENGINEER, "password": passwords[ENGINEER]})["access_token"]
     wait_for("the DAG to be parsed", lambda: api("GET", f"/api/v2/dags/{DAG}", token), 240)
     api("PATCH", f"/api/v2/dags/{DAG}", token, {"is_paused": False})
-    dag_run = api("POST", f"/api/v2/dags/{DAG}/dagRuns", token, {"logical_date": None})
-    run_id = dag_run["dag_run_id"]
-    say(f"Triggered cycle {run_id}; waiting for the clean records' certificates…")
+    # One cycle at a time (max_active_runs=1): follow a cycle that is already running (the scheduler starts
+    # one when the DAG is first unpaused; an earlier `make run` may have one waiting at its gates).
+    active = api("GET", f"/api/v2/dags/{DAG}/dagRuns?state=running&state=queued&order_by=-run_after", token)
+    if active["dag_runs"]:
+        run_id = active["dag_runs"][0]["dag_run_id"]
+        say(f"Cycle {run_id} is already running; following it…")
+    else:
+        run_id = api("POST", f"/api/v2/dags/{DAG}/dagRuns", token, {"logical_date": None})["dag_run_id"]
+        say(f"Triggered cycle {run_id}; waiting for the clean records' certificates…")
 
     def issued() -> Any:
         ti = api("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/issue_clean", token)

@@ -24,9 +24,13 @@ class DistrictReviewGate(ApprovalOperator):
         from common.settings import settings
         from vaxpass.pipeline import stages
 
-        if "error" in event:  # the response window closed: records go back to the queue, never auto-approved
-            stages.expire_review(settings(), batch_id=self.batch_id)
-            return super().execute_complete(context=context, event=event)
+        if event.get("error_type") == "timeout":
+            # The response window closed unanswered: the records go back to the queue for the next cycle,
+            # never auto-approved. That is a backlog, not a failure of the cycle.
+            released = stages.expire_review(settings(), batch_id=self.batch_id)
+            self.log.warning("District %s batch %s expired unanswered; %s record(s) back in the queue",
+                             self.district_code, self.batch_id, released)
+            return {"expired": True, "batch_id": self.batch_id, "released": released}
         ret = super(ApprovalOperator, self).execute_complete(context=context, event=event)
         user = (event.get("responded_by_user") or {}).get("id", "unknown")
         approved = ret["chosen_options"][0] == self.APPROVE
