@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                    seed=args.seed, progress=False))
     results["synth"]["records"] = summary.dose_records
     cycle = "bench-1"
-    sites = stages.start_cycle(s, cycle_id=cycle, dag_id="bench", issued_at=now)
+    sites = stages.start_cycle(s, cycle_id=cycle, dag_id="bench", run_after=now)
     timed(results, "extract", count(), lambda: [stages.extract(s, cycle_id=cycle, site_code=c) for c in sites])
     total = count()()
     timed(results, "validate", lambda: total, lambda: [
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     timed(results, "match", lambda: valid, lambda: stages.match(s, cycle_id=cycle))
     matched = count("matched")()
     timed(results, "issue", lambda: matched, lambda: stages.issue(s, cycle_id=cycle, dag_id="bench",
-                                                                   task_id="issue"))
+                                                                   task_id="issue", issued_at=now))
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     results["persons"] = args.persons
     results["sites"] = len(load_sites(s.sites_file))

@@ -62,7 +62,7 @@ def vaxpass_issuance() -> None:
         from vaxpass.pipeline import stages
 
         run = context["dag_run"]
-        return stages.start_cycle(settings(), cycle_id=run.run_id, dag_id=run.dag_id, issued_at=run.run_after)
+        return stages.start_cycle(settings(), cycle_id=run.run_id, dag_id=run.dag_id, run_after=run.run_after)
 
     @task(outlets=[LANDING], map_index_template="{{ site_code }}")
     def extract(site_code: str, **context: Any) -> dict[str, Any]:
@@ -89,7 +89,8 @@ def vaxpass_issuance() -> None:
         from vaxpass.pipeline import stages
 
         run = context["dag_run"]
-        return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_clean")
+        return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_clean",
+                            issued_at=context["ti"].start_date)
 
     @task
     def open_review(**context: Any) -> list[dict[str, Any]]:
@@ -102,7 +103,8 @@ def vaxpass_issuance() -> None:
         from vaxpass.pipeline import stages
 
         run = context["dag_run"]
-        return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_reviewed")
+        return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_reviewed",
+                            issued_at=context["ti"].start_date)
 
     @task(trigger_rule="all_done", inlets=[CERTIFICATES])
     def finish_cycle(**context: Any) -> dict[str, Any]:

@@ -79,6 +79,6 @@ def make_store(tmp: Path, sites: list[SiteConfig], cycle_id: str = "cycle-1") ->
                                district_name=s.district_name, head_of_facility=s.head_of_facility,
                                source_kind="csv", source_path=s.source.path, config_hash="x"))
         session.merge(Cycle(id=cycle_id, run_date=date(2026, 11, 27),
-                            issued_at=datetime(2026, 11, 27, 1, tzinfo=UTC), dag_id="t", status="running",
+                            run_after=datetime(2026, 11, 27, 1, tzinfo=UTC), dag_id="t", status="running",
                             stats={}))
     return url

@@ -73,5 +73,5 @@ def _cycle(url: str, cycle_id: str) -> bool:
     from vaxpass.store.models import Cycle
 
     with session_scope(url) as s:
-        s.add(Cycle(id=cycle_id, run_date=date(2026, 11, 28), issued_at=AT, dag_id="t", status="running", stats={}))
+        s.add(Cycle(id=cycle_id, run_date=date(2026, 11, 28), run_after=AT, dag_id="t", status="running", stats={}))
     return True

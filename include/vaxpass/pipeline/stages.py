@@ -29,7 +29,7 @@ from vaxpass.store import migrate, session_scope
 from vaxpass.store.models import Certificate, Cycle, DoseRecord, ExtractionRun, Site
 
 
-def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, issued_at: datetime) -> list[str]:
+def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, run_after: datetime) -> list[str]:
     """Bring the store up to date, load the site registry and open the cycle; returns the site codes."""
     migrate(s.db_url)
     sites = load_sites(s.sites_file)
@@ -37,7 +37,7 @@ def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, issued_at: datetime)
         for site in sites:
             _upsert_site(session, site)
         if session.get(Cycle, cycle_id) is None:
-            session.add(Cycle(id=cycle_id, run_date=issued_at.date(), issued_at=issued_at, dag_id=dag_id,
+            session.add(Cycle(id=cycle_id, run_date=run_after.date(), run_after=run_after, dag_id=dag_id,
                               status="running", stats={}))
     return [site.code for site in sites]
 
@@ -89,15 +89,12 @@ def open_review(s: Settings, *, cycle_id: str) -> list[dict[str, Any]]:
     return gated
 
 
-def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str) -> dict[str, Any]:
+def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime) -> dict[str, Any]:
+    """Issue the certificates due; `issued_at` is the signing time the caller read at the task's start (the
+    CWT `iat`), which must lie within the document signer's validity."""
     if not s.dsc_path.exists():
         raise ConfigError(f"no document signer at {s.dsc_path}: run `vaxpass pki init`")
     signer = load_signer(s.dsc_path, s.key_passphrase)
-    with session_scope(s.db_url) as session:
-        cycle = session.get(Cycle, cycle_id)
-        if cycle is None:
-            raise ConfigError(f"cycle {cycle_id} was not started")
-        issued_at = cycle.issued_at
     summary = issue_certificates(s.db_url, signer, cycle_id=cycle_id, issued_at=issued_at,
                                  uvci_key=s.pseudonym_key, dag_id=dag_id, task_id=task_id,
                                  store_ref=str(s.dsc_path))

@@ -74,12 +74,13 @@ class Reviewer(Base):
 
 
 class Cycle(Base):
-    """One issuance cycle = one DAG run. `run_date` is the data interval's end: the logic never reads a clock."""
+    """One issuance cycle = one DAG run. `run_after` is the run's logical time (`run_date` its date): the rules
+    judge against it, so the logic never reads a clock."""
 
     __tablename__ = "cycles"
     id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_date: Mapped[date] = mapped_column(Date)
-    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    run_after: Mapped[datetime] = mapped_column(UtcDateTime())
     dag_id: Mapped[str] = mapped_column(String(250))
     status: Mapped[str] = mapped_column(String(16), default="running")
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)

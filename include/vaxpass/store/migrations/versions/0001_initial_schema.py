@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-27 05:45:35.035563
+Create Date: 2026-11-27 06:29:35.474744
 """
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ def upgrade() -> None:
     op.create_table('cycles',
     sa.Column('id', sa.String(length=250), nullable=False),
     sa.Column('run_date', sa.Date(), nullable=False),
-    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('run_after', sa.DateTime(timezone=True), nullable=False),
     sa.Column('dag_id', sa.String(length=250), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('stats', sa.JSON(), nullable=False),
