@@ -25,7 +25,7 @@ run: venv
 	$(BIN)/python scripts/demo.py
 
 stop:
-	-pkill -f "airflow standalone" ; pkill -f "airflow scheduler" ; pkill -f "airflow api-server" ; pkill -f "airflow dag-processor" ; pkill -f "airflow triggerer" ; true
+	$(BIN)/python scripts/demo.py stop
 
 test: venv
 	$(BIN)/ruff check include dags plugins scripts tests bench

@@ -7,6 +7,8 @@ the data, keys and passwords, reuses a running Airflow and triggers one more cyc
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +31,7 @@ VAXPASS_HOME = REPO / ".vaxpass"
 AIRFLOW_HOME = REPO / ".airflow"
 BASE = "http://localhost:8080"
 DAG = "vaxpass_issuance"
+PIDFILE = AIRFLOW_HOME / "standalone.pid"
 
 
 def say(text: str) -> None:
@@ -57,6 +60,25 @@ def wait_for(what: str, check: Any, timeout: float) -> Any:
     raise SystemExit(f"timed out waiting for {what}; see {AIRFLOW_HOME / 'standalone.log'}")
 
 
+def stop() -> int:
+    """End the `airflow standalone` this demo started (its whole process group: scheduler, api-server, …)."""
+    if not PIDFILE.exists():
+        say("Airflow was not started by `make run` (no standalone.pid).")
+        return 0
+    pid = int(PIDFILE.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(30):
+            time.sleep(1)
+            os.killpg(pid, 0)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    PIDFILE.unlink()
+    say("Airflow stopped.")
+    return 0
+
+
 def main() -> int:
     data = VAXPASS_HOME / "data"
     cli = [str(BIN / "vaxpass"), "--home", str(VAXPASS_HOME)]
@@ -80,8 +102,9 @@ def main() -> int:
     except (urllib.error.URLError, ConnectionError):
         say("Starting Airflow (airflow standalone) on localhost:8080…")
         log = (AIRFLOW_HOME / "standalone.log").open("ab")
-        subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, cwd=REPO, stdout=log, stderr=log,
-                         start_new_session=True)
+        proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, cwd=REPO, stdout=log, stderr=log,
+                                start_new_session=True)
+        PIDFILE.write_text(str(proc.pid))  # `make stop` ends this process group
         wait_for("the Airflow API", lambda: api("GET", "/api/v2/monitor/health"), 240)
 
     token = api("POST", "/auth/token", body={"username": ENGINEER, "password": passwords[ENGINEER]})["access_token"]
@@ -106,7 +129,7 @@ def main() -> int:
     wait_for("issue_clean", issued, 900)
     out = VAXPASS_HOME / "export"
     run(cli + ["certificates", "export", "--format", "hc1", "--out", str(out / "hc1")], env)
-    run(cli + ["certificates", "export", "--format", "png", "--out", str(out / "png")], env,
+    run(cli + ["certificates", "export", "--format", "png", "--limit", "20", "--out", str(out / "png")], env,
         stdout=subprocess.DEVNULL)
     run(cli + ["trustlist", "export", "--out", str(out / "trustlist.json")], env)
     sample = sorted((out / "hc1").glob("*.txt"))[:1]
@@ -133,4 +156,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(stop() if sys.argv[1:] == ["stop"] else main())

@@ -64,6 +64,8 @@ def test_verify_exit_codes(home: Path, tmp_path: Path, capsys: pytest.CaptureFix
     from vaxpass.exports import export_certificates, export_trustlist
 
     assert export_certificates(url, tmp_path / "out") == 2
+    assert export_certificates(url, tmp_path / "png", fmt="png", limit=1) == 1
+    assert [p.suffix for p in (tmp_path / "png").iterdir()] == [".png"]
     export_trustlist(url, tmp_path / "trust.json")
     files = sorted((tmp_path / "out").glob("*.txt"))
     assert all(f.read_text().startswith("HC1:") for f in files)

@@ -117,7 +117,7 @@ def cmd_certificates_export(args: argparse.Namespace) -> int:
     from vaxpass.exports import export_certificates
 
     s = _settings(args)
-    n = export_certificates(s.db_url, Path(args.out), fmt=args.format)
+    n = export_certificates(s.db_url, Path(args.out), fmt=args.format, limit=args.limit)
     _out(f"{n} certificate(s) written to {args.out}")
     return 0
 
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = certs.add_parser("export", help="write every current certificate")
     export.add_argument("--format", choices=["hc1", "png"], default="hc1")
     export.add_argument("--out", required=True)
+    export.add_argument("--limit", type=int, default=None, help="only the first N certificates")
     export.set_defaults(func=cmd_certificates_export)
 
     trust = sub.add_parser("trustlist", help="document signer trust list").add_subparsers(dest="tc", required=True)

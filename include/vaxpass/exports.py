@@ -19,12 +19,13 @@ def safe_name(uvci: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", uvci).strip("_")
 
 
-def export_certificates(db_url: str, out: Path, *, fmt: str = "hc1") -> int:
-    """Write one file per current certificate: `<safe UVCI>.txt` with its HC1 string, or `.png` with its QR."""
+def export_certificates(db_url: str, out: Path, *, fmt: str = "hc1", limit: int | None = None) -> int:
+    """Write one file per current certificate (the first `limit` by issuance order): `<safe UVCI>.txt` with its
+    HC1 string, or `.png` with its QR."""
     out.mkdir(parents=True, exist_ok=True)
     with session_scope(db_url) as session:
         rows = session.execute(select(Certificate.uvci, Certificate.hc1).where(Certificate.status == "current")
-                               .order_by(Certificate.id)).tuples().all()
+                               .order_by(Certificate.id).limit(limit)).tuples().all()
     for uvci, hc1 in rows:
         if fmt == "png":
             write_qr_png(hc1, out / f"{safe_name(uvci)}.png")
