@@ -1,0 +1,53 @@
+"""PAdES signing of PDFs with a facility-head key from the project's CA, validated as a PDF reader would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+
+from vaxpass.signing.keystore import load_signer
+from vaxpass.signing.pades import PadesSigner, validate_pdf
+from vaxpass.signing.pki import create_root_ca, issue_facility_head, load_root
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def _pdf() -> bytes:
+    doc = FPDF()
+    doc.set_compression(False)  # so a test can find and change a byte of the text
+    doc.add_page()
+    doc.set_font("helvetica", size=12)
+    doc.cell(text="Danh sach xac nhan tiem chung")
+    return bytes(doc.output())
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("ca")
+    create_root_ca(d, b"pw", now=NOW)
+    issue_facility_head(d, b"pw", d / "head.p12", now=NOW, person_name="Ngô Minh Tâm", site_code="HN-001-01",
+                        site_name="Trạm Y tế phường Phúc Xá", district_name="Ba Đình")
+    return d
+
+
+def test_signed_pdf_validates_against_the_root(ca: Path) -> None:
+    signer = load_signer(ca / "head.p12", b"pw")
+    signed = PadesSigner(signer).sign(_pdf(), reason="Xác nhận tiêm chủng", location="Hà Nội")
+    [status] = validate_pdf(signed, [load_root(ca, b"pw").certificate])
+    assert status.ok and "Ngô Minh Tâm" in status.signer_subject
+
+
+def test_changed_byte_and_unknown_root_are_detected(ca: Path, tmp_path: Path) -> None:
+    signed = bytearray(PadesSigner(load_signer(ca / "head.p12", b"pw")).sign(_pdf()))
+    other = tmp_path / "other"
+    other.mkdir()
+    create_root_ca(other, b"pw", now=NOW, common_name="Another Root CA")
+    [untrusted] = validate_pdf(bytes(signed), [load_root(other, b"pw").certificate])
+    assert untrusted.intact and not untrusted.trusted
+    at = bytes(signed).index(b"Danh sach") + 1
+    signed[at] ^= 0x01
+    [tampered] = validate_pdf(bytes(signed), [load_root(ca, b"pw").certificate])
+    assert not tampered.intact and not tampered.ok
