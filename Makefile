@@ -19,6 +19,8 @@ $(STAMP): requirements.txt pyproject.toml tests/interop/package-lock.json
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	# the independent JavaScript EU-DCC verifier the tests check certificates with
 	npm ci --prefix tests/interop --no-audit --no-fund --silent
+	# poppler's pdfsig: an independent PDF-signature check in the tests (Debian package)
+	command -v pdfsig >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils)
 	touch $(STAMP)
 
 run: venv

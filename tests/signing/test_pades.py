@@ -51,3 +51,25 @@ def test_changed_byte_and_unknown_root_are_detected(ca: Path, tmp_path: Path) ->
     signed[at] ^= 0x01
     [tampered] = validate_pdf(bytes(signed), [load_root(ca, b"pw").certificate])
     assert not tampered.intact and not tampered.ok
+
+
+def test_poppler_pdfsig_reports_a_valid_signature(ca: Path, tmp_path: Path) -> None:
+    """An independent PDF reader (poppler's pdfsig) checks the signature; a changed byte is a digest mismatch."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import IN_CI
+
+    if shutil.which("pdfsig") is None:
+        if IN_CI:
+            pytest.fail("pdfsig (Debian poppler-utils) is required in CI; `make venv` installs it")
+        pytest.skip("pdfsig not installed")
+    signed = PadesSigner(load_signer(ca / "head.p12", b"pw")).sign(_pdf())
+    (tmp_path / "ok.pdf").write_bytes(signed)
+    out = subprocess.run(["pdfsig", str(tmp_path / "ok.pdf")], capture_output=True, text=True).stdout
+    assert "Signature is Valid." in out
+    bad = bytearray(signed)
+    bad[bytes(signed).index(b"Danh sach") + 1] ^= 0x01
+    (tmp_path / "bad.pdf").write_bytes(bytes(bad))
+    out = subprocess.run(["pdfsig", str(tmp_path / "bad.pdf")], capture_output=True, text=True).stdout
+    assert "Digest Mismatch" in out

@@ -1,0 +1,49 @@
+"""The confirmation PDF: Vietnamese text survives (embedded font), the Merkle root is printed, it signs."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from vaxpass.confirmation.document import ConfirmationHeader, ConfirmedDose, render_confirmation
+from vaxpass.signing.keystore import load_signer
+from vaxpass.signing.merkle import MerkleTree, verify_inclusion
+from vaxpass.signing.pades import PadesSigner, validate_pdf
+from vaxpass.signing.pki import create_root_ca, issue_facility_head, load_root
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+HEADER = ConfirmationHeader("HN-001-01", "Trạm Y tế phường Phúc Xá", "Ba Đình", "Ngô Minh Tâm", "cycle-1",
+                            date(2026, 11, 27))
+DOSES = [ConfirmedDose(i, str(i), "Đặng Thị Đào", "1990-03-07", "001190000002", "Vero Cell", 2, "2021-09-01",
+                       "LOT1", f"{i:064x}") for i in range(1, 41)]
+
+
+def test_pdf_carries_the_text_and_the_root(tmp_path: Path) -> None:
+    tree = MerkleTree.build([d.leaf() for d in DOSES])
+    pdf = render_confirmation(HEADER, DOSES, tree.root)
+    (tmp_path / "c.pdf").write_bytes(pdf)
+    text = "".join(page.extract_text() for page in PdfReader(tmp_path / "c.pdf").pages)
+    assert "DANH SÁCH XÁC NHẬN TIÊM CHỦNG" in text and "Đặng Thị Đào" in text
+    assert tree.root.hex() in text.replace("\n", "")
+    assert verify_inclusion(DOSES[7].leaf(), 7, len(DOSES), tree.proof(7), tree.root)
+
+
+def test_confirmation_is_signed_by_the_head_of_facility(tmp_path: Path) -> None:
+    create_root_ca(tmp_path, b"pw", now=NOW)
+    issue_facility_head(tmp_path, b"pw", tmp_path / "head.p12", now=NOW, person_name="Ngô Minh Tâm",
+                        site_code="HN-001-01", site_name="Trạm Y tế phường Phúc Xá", district_name="Ba Đình")
+    pdf = render_confirmation(HEADER, DOSES, MerkleTree.build([d.leaf() for d in DOSES]).root)
+    signed = PadesSigner(load_signer(tmp_path / "head.p12", b"pw")).sign(pdf, reason="Xác nhận tiêm chủng")
+    [status] = validate_pdf(signed, [load_root(tmp_path, b"pw").certificate])
+    assert status.ok and "HN-001-01" in status.signer_subject
+
+
+def test_leaf_changes_with_any_field() -> None:
+    base = DOSES[0]
+    changed = ConfirmedDose(**{**base.__dict__, "dose_number": 3})
+    assert base.leaf() != changed.leaf()
+    with pytest.raises(ValueError):
+        MerkleTree.build([])
