@@ -6,7 +6,8 @@ One run is one issuance cycle of the city (DESIGN.md §3):
 1. **start_cycle** — migrate the ops store, load the site registry, open the cycle;
 2. **extract** (one task per site) — land each site's new files, immutable and hashed;
 3. **validate** (one task per site) — the Great Expectations suite in `data_quality/`; failing rows are
-   quarantined with their reasons;
+   quarantined with their reasons; a site whose batch fails more than its threshold is held as a whole and
+   the data engineers are notified (`vaxpass quality release` lets it go on);
 4. **match** — against the population registry; clean records go on, the rest are flagged;
 5. **issue_clean** — passports (EU-DCC `HC1:`) for matched records, without waiting for any review;
 6. **district_review** (one gate per district with flagged records) — only that district's reviewers may
@@ -31,7 +32,9 @@ import pendulum
 from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from common.connections import resolve_connection
 from common.gates import DistrictReviewGate
+from common.notifiers import QualityHoldNotifier
 from common.settings import settings
 
 LANDING = Asset(name="vaxpass_landing_zone", uri="file:///vaxpass/landing")
@@ -68,9 +71,12 @@ def vaxpass_issuance() -> None:
     def extract(site_code: str, **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
 
-        return stages.extract(settings(), cycle_id=context["dag_run"].run_id, site_code=site_code)
+        return stages.extract(settings(), cycle_id=context["dag_run"].run_id, site_code=site_code,
+                              connections=resolve_connection)
 
-    @task(inlets=[LANDING], outlets=[QUALITY])
+    # A site whose batch fails more than its threshold (data_quality/site_holds.json) is held, not failed: the
+    # rest of the city goes on, and the notifier tells the data engineers.
+    @task(inlets=[LANDING], outlets=[QUALITY], on_success_callback=[QualityHoldNotifier()])
     def validate(extracted: dict[str, Any], **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
 

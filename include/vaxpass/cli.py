@@ -154,6 +154,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quality_release(args: argparse.Namespace) -> int:
+    """Let a site's batch held by the quality threshold go on: its held records are matched next cycle."""
+    from vaxpass.pipeline.validate import release_site_batch
+
+    by = args.by or os.environ.get("USER") or "unknown"
+    n = release_site_batch(_settings_or_url(args), cycle_id=args.cycle, site_code=args.site, released_by=by,
+                           released_at=datetime.now(UTC))
+    _out(f"site {args.site}, cycle {args.cycle}: {n} held record(s) released")
+    return 0
+
+
+def cmd_quality_holds(args: argparse.Namespace) -> int:
+    from vaxpass.pipeline.validate import held_batches
+
+    _out(json.dumps(held_batches(_settings_or_url(args)), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaxpass", description=__doc__)
     parser.add_argument("--home", help="vaxpass home folder (default $VAXPASS_HOME or ./.vaxpass)")
@@ -193,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     texport = trust.add_parser("export", help="write the trust list JSON")
     texport.add_argument("--out", required=True)
     texport.set_defaults(func=cmd_trustlist_export)
+
+    quality = sub.add_parser("quality", help="data quality: site batches held by the threshold").add_subparsers(
+        dest="qc", required=True)
+    release = quality.add_parser("release", help="release a site's held batch of a cycle (matched next cycle)")
+    release.add_argument("--site", required=True)
+    release.add_argument("--cycle", required=True, help="the cycle (DAG run id) that held the batch")
+    release.add_argument("--by", help="who releases it (default $USER)")
+    release.set_defaults(func=cmd_quality_release)
+    quality.add_parser("holds", help="list held site batches as JSON").set_defaults(func=cmd_quality_holds)
 
     verify = sub.add_parser("verify", help="verify an HC1 string (or a file holding one)")
     verify.add_argument("hc1")

@@ -120,7 +120,7 @@ def _check_cycle(tmp: Path, env: dict[str, str], outcome: dict) -> None:
         ident = person_key.split("-")[-1] if person_key.startswith("P-") else person_key
         if ident in issued_ids:
             issued += 1
-        elif statuses & {"flagged", "in_review", "rejected"}:
+        elif statuses & {"flagged", "in_review", "rejected", "held"}:  # waiting: review, or a held site batch
             flagged += 1
         else:
             assert statuses == {"quarantined"}, (person_key, statuses)

@@ -41,3 +41,14 @@ def test_unknown_vaccine_and_bad_dose_become_none() -> None:
     row = normalise_row(dose_row("8", "A", "01/01/1990", "Nam", "001090000001", vaccine="Vắc xin lạ", dose="hai"))
     assert row["vaccine_mp"] is None and row["vaccine_raw"] == "Vắc xin lạ"
     assert row["dose_number"] is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("44423", date(2021, 8, 15)),  # an Excel serial day number
+    ("32640", date(1989, 5, 12)),
+    ("2021-08-15T10:30:00+07:00", date(2021, 8, 15)),  # FHIR occurrenceDateTime
+    ("5/8/21", date(2021, 8, 5)),
+    ("99999", None),
+])
+def test_parse_date_serials_and_datetimes(text: str, expected: date | None) -> None:
+    assert parse_date(text) == expected

@@ -7,7 +7,7 @@ size), each case with its own record id and its own identity so that no two case
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -20,10 +20,13 @@ E, W = ERROR, WARNING
 
 
 def base_row(i: int) -> dict[str, Any]:
-    """A valid record: a man born 1990-05-17 in Hà Nội, CCCD 001 0 90 + serial i, first AstraZeneca dose."""
+    """A valid record: a man born in 1990 (on day i of the year, so that no two cases have the same name and
+    date of birth) in Hà Nội, CCCD 001 0 90 + serial i, first AstraZeneca dose."""
+    born = date(1990, 1, 1) + timedelta(days=i % 365)
     return {
         "record_id": f"case-{i:03d}", "site_code": "HN-001-01", "source_file": "doses.csv", "source_row": i,
-        "full_name": "Nguyễn Văn An", "dob": "1990-05-17", "dob_raw": "17/05/1990", "sex": "M", "sex_raw": "Nam",
+        "full_name": "Nguyễn Văn An", "dob": born.isoformat(), "dob_raw": f"{born:%d/%m/%Y}", "sex": "M",
+        "sex_raw": "Nam",
         "national_id": f"001090{i:06d}", "phone": "0912345678", "vaccine_raw": "AstraZeneca",
         "vaccine_mp": "EU/1/21/1529", "dose_number": 1, "dose_number_raw": "1", "vaccination_date": "2021-08-01",
         "vaccination_date_raw": "01/08/2021", "lot": "ABV5811", "nationality": "VN", "passport_no": None,
@@ -80,7 +83,7 @@ CASES: list[tuple[str, dict[str, Any], set[tuple[str, str]]]] = [
     ("cccd-g2-for-man-1990", {"national_id": "001290000001"}, {("cccd_century_sex", E)}),
     ("cccd-woman-1990", {"national_id": "001190000002", "sex": "F", "sex_raw": "Nữ"}, set()),
     ("cccd-woman-2005", {"national_id": "001305000001", "sex": "F", "dob": "2005-01-09"}, set()),
-    ("cccd-man-2005-g0", {"national_id": "001005000001", "dob": "2005-01-09"}, {("cccd_century_sex", E)}),
+    ("cccd-man-2005-g0", {"national_id": "001005000001", "dob": "2005-01-10"}, {("cccd_century_sex", E)}),
     ("cccd-year-mismatch", {"national_id": "001091000001"}, {("cccd_birth_year", E)}),
     ("phone-missing", {"phone": None}, {("phone_missing", W)}),
     ("phone-landline", {"phone": "0243826 1234"}, {("phone_format", W)}),
@@ -142,13 +145,21 @@ def test_duplicates_in_batch_block_the_later_ones_only() -> None:
     next_dose = base_row(1) | {"record_id": "next-dose", "dose_number": 2, "vaccination_date": "2021-09-01"}
     foreign = base_row(2) | {"record_id": "kr-1", "nationality": "KR", "national_id": None, "passport_no": "M1"}
     foreign_again = foreign | {"record_id": "kr-2", "passport_no": " m1 "}
-    other_country = foreign | {"record_id": "jp-1", "nationality": "JP"}
+    other_country = foreign | {"record_id": "jp-1", "nationality": "JP", "full_name": "Sato Haruto"}
     rep = validate_dose_records(frame([first, again, third, next_dose, foreign, foreign_again, other_country]),
                                 run_date=RUN_DATE)
     dup = {f.record_id for f in rep.failures if f.rule == "duplicate_in_batch"}
     assert dup == {"again", "third", "kr-2"}
     assert all(f.severity == E for f in rep.failures if f.rule == "duplicate_in_batch")
     assert rep.rule_stats["duplicate_in_batch"] == {"evaluated": 7, "failed": 3}
+
+
+def test_a_copy_typed_with_another_id_is_a_duplicate_by_name_and_birth_date() -> None:
+    first = base_row(1)
+    with_cmnd = base_row(1) | {"record_id": "cmnd-copy", "national_id": "012345678", "full_name": "NGUYEN VAN AN"}
+    other_person = base_row(1) | {"record_id": "other", "national_id": "001090000999", "full_name": "Lê Văn An"}
+    rep = validate_dose_records(frame([first, with_cmnd, other_person]), run_date=RUN_DATE)
+    assert {f.record_id for f in rep.failures if f.rule == "duplicate_in_batch"} == {"cmnd-copy"}
 
 
 def test_cmnd_and_foreigners_skip_the_cccd_structure_checks() -> None:

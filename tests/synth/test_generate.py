@@ -15,11 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.synth.readback import site_rows
 from vaxpass.domain import SOURCE_HEADERS, load_sites
 from vaxpass.geo import PROVINCE_CODES, district_by_code
 from vaxpass.synth import FAULT_CODES, FaultRates, SynthSummary, generate
 from vaxpass.synth.doses import PRODUCTS
 from vaxpass.synth.faults import strip_diacritics
+from vaxpass.synth.sources import site_kind
 
 H = SOURCE_HEADERS
 CANONICAL_VACCINES = {*PRODUCTS, "Spikevax"}
@@ -35,19 +37,13 @@ def _tree_hash(root: Path) -> str:
 
 
 def _load(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The registry, and every CSV row joined with its ground truth."""
+    """The registry, and every row of every site (CSV, workbook, database, FHIR) joined with its ground truth."""
     with sqlite3.connect(out / "registry.sqlite") as conn:
         reg = pd.read_sql("SELECT * FROM persons", conn)
-    frames = []
-    for f in sorted((out / "inbox").glob("*/doses_*.csv")):
-        df = pd.read_csv(f, dtype=str, keep_default_na=False, encoding="utf-8")
-        assert list(df.columns) == list(H.values())
-        df["site_code"] = f.parent.name
-        frames.append(df)
-    rows = pd.concat(frames, ignore_index=True).rename(columns={v: k for k, v in H.items()})
+    rows = site_rows(out).rename(columns={v: k for k, v in H.items()})
     truth = pd.read_csv(out / "ground_truth.csv", dtype=str, keep_default_na=False)
     merged = rows.merge(truth, on=["site_code", "source_key"], how="outer", indicator=True, validate="1:1")
-    assert (merged["_merge"] == "both").all(), "every CSV row has exactly one ground-truth row and vice versa"
+    assert (merged["_merge"] == "both").all(), "every site row has exactly one ground-truth row and vice versa"
     return reg, merged.drop(columns="_merge")
 
 
@@ -144,9 +140,11 @@ def test_sites_json(faulty: tuple) -> None:
     sites = load_sites(out / "sites.json")
     assert len(sites) == summary.sites == 10
     assert 2 <= len({s.district_code for s in sites}) <= 4
-    for s in sites:
-        assert (out / s.source.path).is_dir()
+    for i, s in enumerate(sites):
+        assert s.source.kind == site_kind(i)
+        assert (out / s.source.path).is_file() if s.source.kind == "sql" else (out / s.source.path).is_dir()
         assert re.fullmatch(r"HN-\d{3}-\d{2}", s.code)
+    assert {s.source.kind for s in sites} == {"inbox", "csv", "xlsx", "sql", "fhir"}
 
 
 def test_counts_match_summary(faulty: tuple) -> None:

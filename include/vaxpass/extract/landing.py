@@ -1,4 +1,5 @@
-"""The landing zone: an immutable, content-addressed copy of every file a site delivered."""
+"""The landing zone: an immutable, content-addressed copy of everything a site delivered — files as they are,
+query chunks and FHIR pages as the documents received — named `<landing>/<site>/<sha256><suffix>`, read-only."""
 
 from __future__ import annotations
 
@@ -16,14 +17,33 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _target(landing_dir: Path, site_code: str, sha256: str, suffix: str) -> Path:
+    return landing_dir / site_code / f"{sha256}{suffix.lower()}"
+
+
+def _seal(tmp: Path, target: Path) -> Path:
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, target)
+    return target
+
+
 def land_file(source: Path, landing_dir: Path, site_code: str, sha256: str) -> Path:
-    """Copy `source` to `<landing>/<site>/<sha256><suffix>`, read-only; an existing copy is kept as it is."""
-    target = landing_dir / site_code / f"{sha256}{source.suffix.lower()}"
+    """Copy `source` into the landing zone; an existing copy is kept as it is."""
+    target = _target(landing_dir, site_code, sha256, source.suffix)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
     shutil.copyfile(source, tmp)
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, target)
-    return target
+    return _seal(tmp, target)
+
+
+def land_bytes(data: bytes, suffix: str, landing_dir: Path, site_code: str, sha256: str) -> Path:
+    """Write a received document into the landing zone; an existing copy is kept as it is."""
+    target = _target(landing_dir, site_code, sha256, suffix)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_bytes(data)
+    return _seal(tmp, target)

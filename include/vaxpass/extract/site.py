@@ -1,50 +1,57 @@
-"""One site's extraction in one cycle: land new files, keep every row, version changed rows.
+"""One site's extraction in one cycle: take each new delivery, land it raw, keep every row, version changes.
 
-A file seen before (same SHA-256) is skipped; a row seen before (same source key and content hash) is
-skipped; a row whose content changed becomes a new version of its dose record. Each file is one transaction,
-so a crash mid-file leaves nothing half-written and the rerun takes the file again.
+A delivery seen before (same SHA-256) is skipped — under another name it is reported as `duplicate-file`; a
+row seen before (same source key and content hash) is skipped; a row whose content changed becomes a new
+version of its dose record. Each delivery is one transaction together with the site's watermark, so a crash
+mid-delivery leaves nothing half-written and the rerun takes it again. A delivery that cannot be read is kept
+in the landing zone, rejected with its reason; a source that cannot be reached fails the site only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vaxpass.domain import SOURCE_HEADERS, SiteConfig
+from vaxpass.domain import SiteConfig
 from vaxpass.errors import RowProblem, SourceError
-from vaxpass.extract.csv_source import read_csv_rows
-from vaxpass.extract.landing import land_file, sha256_file
-from vaxpass.extract.normalise import normalise_row
+from vaxpass.extract.landing import land_bytes, land_file, sha256_file
+from vaxpass.extract.mapping import bind, extra_columns, site_map
+from vaxpass.extract.source import ConnectionResolver, Delivery, DeliveryError, Source
+from vaxpass.extract.sources import make_source
+from vaxpass.extract.store_rows import CHUNK_ROWS, RowWriter
 from vaxpass.store import session_scope
-from vaxpass.store.models import DoseRecord, ExtractionRun, LandedFile, RawRecord
+from vaxpass.store.models import ExtractionRun, LandedAlias, LandedFile, SourceWatermark
 
-_KEY_HEADER = SOURCE_HEADERS["source_key"]
+MAX_PROBLEMS = 50  # problems listed in the summary (an XCom); `reasons` counts them all
 
 
 @dataclass
 class ExtractionSummary:
-    """What one site's extraction did; small enough for an XCom (no personal data)."""
+    """What one site's extraction did; small enough for an XCom (no personal data: site, file, row, reason)."""
 
     site_code: str
+    source_kind: str = ""
     status: str = "ok"
     files_seen: int = 0
     files_new: int = 0
+    files_rejected: int = 0
     rows_new: int = 0
     rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+    def note(self, problem: RowProblem) -> None:
+        self.reasons[problem.reason] = self.reasons.get(problem.reason, 0) + 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(str(problem))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _content_hash(cells: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(cells, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def _run_for(session: Session, cycle_id: str, site_code: str) -> ExtractionRun:
@@ -56,105 +63,116 @@ def _run_for(session: Session, cycle_id: str, site_code: str) -> ExtractionRun:
     return run
 
 
-def extract_site(db_url: str, *, cycle_id: str, site: SiteConfig, data_dir: Path,
-                 landing_dir: Path) -> ExtractionSummary:
-    """Extract a site's new files; a source error is recorded against the site and reported, never raised."""
-    summary = ExtractionSummary(site_code=site.code)
-    inbox = data_dir / site.source.path
+def _save_watermark(session: Session, cycle_id: str, site: SiteConfig, value: dict[str, Any] | None) -> None:
+    if value is not None:
+        session.merge(SourceWatermark(site_code=site.code, source_kind=site.source.kind, value=value,
+                                      cycle_id=cycle_id))
+
+
+def extract_site(db_url: str, *, cycle_id: str, site: SiteConfig, data_dir: Path, landing_dir: Path,
+                 connections: ConnectionResolver | None = None, chunk_rows: int = CHUNK_ROWS) -> ExtractionSummary:
+    """Extract a site's new deliveries; a source error is recorded against the site and reported, never raised."""
+    summary = ExtractionSummary(site_code=site.code, source_kind=site.source.kind)
+    source: Source | None = None
     try:
-        if site.source.kind != "csv":
-            raise SourceError(site.code, site.source.path, "unsupported-source", site.source.kind)
-        if not inbox.is_dir():
-            raise SourceError(site.code, site.source.path, "inbox-missing", "the site's inbox folder is absent")
-        files = sorted(p for p in inbox.iterdir() if p.suffix.lower() == ".csv")
+        source = make_source(site, data_dir, connections)
+        with session_scope(db_url) as session:
+            mark = session.get(SourceWatermark, site.code)
+            watermark = mark.value if mark is not None else None
+        for delivery in source.deliveries(watermark):
+            if delivery.kind == "watermark":
+                with session_scope(db_url) as session:
+                    _save_watermark(session, cycle_id, site, delivery.watermark)
+                continue
+            summary.files_seen += 1
+            _extract_delivery(db_url, cycle_id, site, delivery, landing_dir, summary, chunk_rows)
     except SourceError as exc:
         summary.status = "failed"
-        summary.problems.append(str(exc))
-        files = []
-    summary.files_seen = len(files)
-    for path in files:
-        _extract_file(db_url, cycle_id, site, path, landing_dir, summary)
+        summary.note(exc.problem)
+    for note in source.notes if source is not None else []:
+        summary.note(note)
     with session_scope(db_url) as session:
         run = _run_for(session, cycle_id, site.code)
         run.status = summary.status
-        run.files_seen = summary.files_seen
-        run.files_new = summary.files_new
-        run.rows_new = summary.rows_new
-        run.rows_quarantined = summary.rows_quarantined
-        run.error_reason = summary.problems[0].split(": ", 1)[-1][:64] if summary.problems else None
+        run.files_seen, run.files_new = summary.files_seen, summary.files_new
+        run.rows_new, run.rows_quarantined = summary.rows_new, summary.rows_quarantined
+        run.error_reason = next(iter(summary.reasons), None)
         run.error_detail = "\n".join(summary.problems) or None
     return summary
 
 
-def _extract_file(db_url: str, cycle_id: str, site: SiteConfig, path: Path, landing_dir: Path,
-                  summary: ExtractionSummary) -> None:
-    sha = sha256_file(path)
-    with session_scope(db_url) as session:
-        if session.scalar(select(LandedFile.id).filter_by(site_code=site.code, sha256=sha)) is not None:
-            return
-        run = _run_for(session, cycle_id, site.code)
-        landed_path = land_file(path, landing_dir, site.code, sha)
-        landed = LandedFile(site_code=site.code, source_name=path.name, sha256=sha, size=path.stat().st_size,
-                            landed_path=str(landed_path), extraction_run_id=run.id, status="landed")
-        session.add(landed)
-        session.flush()
-        summary.files_new += 1
-        try:
-            rows = list(read_csv_rows(landed_path, site.code, path.name))
-        except SourceError as exc:
-            # The whole file is unusable: it stays in the landing zone, marked with its reason.
-            landed.status, landed.error_reason = "rejected", exc.problem.reason
-            summary.problems.append(str(exc))
-            return
-        landed.rows = len(rows)
-        _insert_rows(session, cycle_id, site.code, landed.id, path.name, sha, rows, summary)
+def _land(delivery: Delivery, landing_dir: Path, site_code: str, sha: str) -> Path:
+    if delivery.path is not None:
+        return land_file(delivery.path, landing_dir, site_code, sha)
+    return land_bytes(delivery.data or b"", delivery.suffix, landing_dir, site_code, sha)
 
 
-def _insert_rows(session: Session, cycle_id: str, site_code: str, landed_id: int, file_name: str, sha: str,
-                 rows: list[Any], summary: ExtractionSummary) -> None:
-    keyed = []
-    for row in rows:
-        key = (row.cells.get(_KEY_HEADER) or "").strip()
-        keyed.append((key or f"~{sha[:12]}:{row.row}", bool(key), row, _content_hash(row.cells)))
-    keys = list({k for k, *_ in keyed})
-    seen: set[tuple[str, str]] = set()
-    latest: dict[str, int] = {}
-    for chunk in (keys[i:i + 500] for i in range(0, len(keys), 500)):
-        seen.update(session.execute(select(RawRecord.source_key, RawRecord.content_hash).where(
-            RawRecord.site_code == site_code, RawRecord.source_key.in_(chunk))).tuples().all())
-        latest.update(session.execute(select(DoseRecord.source_key, func.max(DoseRecord.version)).where(
-            DoseRecord.site_code == site_code, DoseRecord.source_key.in_(chunk)).group_by(
-            DoseRecord.source_key)).tuples().all())
-    fresh = []
-    for item in keyed:
-        if (item[0], item[3]) in seen:
-            continue  # this exact row was extracted before (or repeats within the file)
-        seen.add((item[0], item[3]))
-        fresh.append(item)
-    if not fresh:
+def _seen_before(session: Session, cycle_id: str, site: SiteConfig, delivery: Delivery, sha: str,
+                 summary: ExtractionSummary) -> bool:
+    landed = session.scalar(select(LandedFile).filter_by(site_code=site.code, sha256=sha))
+    if landed is None:
+        return False
+    if delivery.kind == "file" and delivery.name != landed.source_name and session.scalar(
+            select(LandedAlias.id).filter_by(landed_file_id=landed.id, source_name=delivery.name)) is None:
+        session.add(LandedAlias(landed_file_id=landed.id, source_name=delivery.name, cycle_id=cycle_id))
+        summary.note(RowProblem(site.code, delivery.name, None, "duplicate-file",
+                                f"same content as {landed.source_name}"))
+    _save_watermark(session, cycle_id, site, delivery.watermark)
+    return True
+
+
+def _extract_delivery(db_url: str, cycle_id: str, site: SiteConfig, delivery: Delivery, landing_dir: Path,
+                      summary: ExtractionSummary, chunk_rows: int) -> None:
+    sha = sha256_file(delivery.path) if delivery.path is not None else hashlib.sha256(delivery.data or b"").hexdigest()
+    column_map = site_map(site.source.kind, site.source.column_map)
+    quarantined: list[RowProblem] = []
+    try:
+        with session_scope(db_url) as session:
+            if _seen_before(session, cycle_id, site, delivery, sha, summary):
+                return
+            run = _run_for(session, cycle_id, site.code)
+            landed_path = _land(delivery, landing_dir, site.code, sha)
+            landed = LandedFile(site_code=site.code, source_name=delivery.name[:500], sha256=sha,
+                                size=delivery.size, landed_path=str(landed_path), extraction_run_id=run.id,
+                                status="landed", delivery_kind=delivery.kind)
+            session.add(landed)
+            session.flush()
+            rows = delivery.rows(landed_path)
+            bound = bind(rows.columns, column_map, site.code, delivery.name)
+            writer = RowWriter(session, cycle_id=cycle_id, site_code=site.code, landed_id=landed.id, tag=sha[:12],
+                               bound=bound, chunk_rows=chunk_rows,
+                               report=lambda row, reason: quarantined.append(
+                                   RowProblem(site.code, delivery.name, row, reason)))
+            writer.write(rows.rows)
+            landed.rows = writer.rows
+            if writer.rows == 0:
+                landed.status, landed.error_reason = "empty", "no-rows"
+                summary.note(RowProblem(site.code, delivery.name, None, "no-rows", "a header and no data rows"))
+            if delivery.kind == "file" and (extras := extra_columns(bound)):
+                summary.note(RowProblem(site.code, delivery.name, 1, "extra-columns",
+                                        f"{len(extras)} unmapped column(s) kept in the raw records"))
+            _save_watermark(session, cycle_id, site, delivery.watermark)
+    except DeliveryError as exc:
+        _reject(db_url, cycle_id, site, delivery, landing_dir, sha, exc, summary)
         return
-    raw_ids = session.scalars(insert(RawRecord).returning(RawRecord.id, sort_by_parameter_order=True), [
-        {"landed_file_id": landed_id, "site_code": site_code, "source_row": row.row, "source_key": key,
-         "content_hash": chash, "raw": row.cells} for key, _, row, chash in fresh]).all()
-    superseded = [k for k, *_ in fresh if k in latest]
-    for chunk in (superseded[i:i + 500] for i in range(0, len(superseded), 500)):
-        session.execute(update(DoseRecord).where(DoseRecord.site_code == site_code,
-                                                 DoseRecord.source_key.in_(chunk)).values(status="superseded"))
-    records: list[dict[str, Any]] = []
-    index_of: dict[str, int] = {}
-    for raw_id, (key, has_key, row, _) in zip(raw_ids, fresh, strict=True):
-        version = latest.get(key, 0) + 1
-        latest[key] = version
-        if key in index_of:  # the same key changed within this file: the later row wins
-            records[index_of[key]]["status"] = "superseded"
-        index_of[key] = len(records)
-        status, reason = "new", None
-        if not has_key:
-            status, reason = "quarantined", "missing_source_key"
-            summary.problems.append(str(RowProblem(site_code, file_name, row.row, "missing_source_key")))
-            summary.rows_quarantined += 1
-        records.append({"raw_record_id": raw_id, "cycle_id": cycle_id, "site_code": site_code,
-                        "source_key": key, "version": version, "status": status, "status_reason": reason,
-                        **normalise_row(row.cells)})
-    session.execute(insert(DoseRecord), records)
-    summary.rows_new += len(records)
+    summary.files_new += 1
+    summary.rows_new += writer.new
+    summary.rows_quarantined += writer.quarantined
+    for problem in quarantined:
+        summary.note(problem)
+
+
+def _reject(db_url: str, cycle_id: str, site: SiteConfig, delivery: Delivery, landing_dir: Path, sha: str,
+            exc: DeliveryError, summary: ExtractionSummary) -> None:
+    """The delivery as a whole is unusable: it stays in the landing zone, rejected with its reason and row."""
+    with session_scope(db_url) as session:
+        run = _run_for(session, cycle_id, site.code)
+        landed_path = _land(delivery, landing_dir, site.code, sha)
+        session.add(LandedFile(site_code=site.code, source_name=delivery.name[:500], sha256=sha, size=delivery.size,
+                               landed_path=str(landed_path), extraction_run_id=run.id, status="rejected",
+                               delivery_kind=delivery.kind, error_reason=exc.problem.reason[:64],
+                               error_row=exc.problem.row))
+        _save_watermark(session, cycle_id, site, delivery.watermark)
+    summary.files_new += 1
+    summary.files_rejected += 1
+    summary.note(exc.problem)

@@ -6,11 +6,10 @@ that are safe for an XCom (no personal data). Each is idempotent for the same cy
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import asdict
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,15 +17,23 @@ from sqlalchemy import func, select
 from vaxpass.config import Settings
 from vaxpass.domain import SiteConfig, load_sites
 from vaxpass.errors import ConfigError
-from vaxpass.extract import extract_site
+from vaxpass.extract import ConnectionResolver, extract_site
 from vaxpass.issuance import issue_certificates
 from vaxpass.lineage import check_lineage
-from vaxpass.pipeline.validate import validate_site
+from vaxpass.pipeline.validate import build_cycle_data_docs, validate_site
 from vaxpass.registry import SqlRegistry, match_valid_records
 from vaxpass.review import apply_batch_decision, open_batches, release_batch
 from vaxpass.signing.keystore import load_signer
 from vaxpass.store import migrate, session_scope
-from vaxpass.store.models import Certificate, Cycle, DoseRecord, ExtractionRun, Site
+from vaxpass.store.models import (
+    Certificate,
+    Cycle,
+    DoseRecord,
+    ExtractionRun,
+    QualityRun,
+    Site,
+    SiteConfigVersion,
+)
 
 
 def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, run_after: datetime) -> list[str]:
@@ -35,22 +42,28 @@ def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, run_after: datetime)
     sites = load_sites(s.sites_file)
     with session_scope(s.db_url) as session:
         for site in sites:
-            _upsert_site(session, site)
+            _upsert_site(session, site, cycle_id)
         if session.get(Cycle, cycle_id) is None:
             session.add(Cycle(id=cycle_id, run_date=run_after.date(), run_after=run_after, dag_id=dag_id,
                               status="running", stats={}))
     return [site.code for site in sites]
 
 
-def _upsert_site(session: Any, site: SiteConfig) -> None:
-    digest = hashlib.sha256(json.dumps(site.to_dict(), sort_keys=True).encode()).hexdigest()
+def _upsert_site(session: Any, site: SiteConfig, cycle_id: str) -> None:
+    """The site as configured now; each configuration version is kept once (no secrets: connection ids only)."""
+    digest = site.config_hash
     row = session.get(Site, site.code)
     if row is None:
         row = Site(code=site.code)
         session.add(row)
     row.name, row.district_code, row.district_name = site.name, site.district_code, site.district_name
-    row.head_of_facility, row.source_kind, row.source_path = site.head_of_facility, site.source.kind, site.source.path
+    row.head_of_facility, row.source_kind = site.head_of_facility, site.source.kind
+    row.source_path = site.source.path or site.source.conn_id or ""
     row.config_hash = digest
+    session.flush()
+    if session.scalar(select(SiteConfigVersion.id).filter_by(site_code=site.code, config_hash=digest)) is None:
+        session.add(SiteConfigVersion(site_code=site.code, config_hash=digest, config=site.to_dict(),
+                                      first_cycle_id=cycle_id))
 
 
 def _site(s: Settings, code: str) -> SiteConfig:
@@ -60,16 +73,20 @@ def _site(s: Settings, code: str) -> SiteConfig:
     raise ConfigError(f"site {code} is not in {s.sites_file}")
 
 
-def extract(s: Settings, *, cycle_id: str, site_code: str) -> dict[str, Any]:
+def extract(s: Settings, *, cycle_id: str, site_code: str,
+            connections: ConnectionResolver | None = None) -> dict[str, Any]:
+    """Extract one site; `connections` resolves a site's `conn_id` to a URL (the DAG passes one reading Airflow
+    Connections; sites with a path only — inbox folders, SQLite files, FHIR page folders — need none)."""
     summary = extract_site(s.db_url, cycle_id=cycle_id, site=_site(s, site_code), data_dir=s.data_dir,
-                           landing_dir=s.landing_dir)
+                           landing_dir=s.landing_dir, connections=connections)
     return summary.as_dict()
 
 
 def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> dict[str, Any]:
-    counts = validate_site(s.db_url, cycle_id=cycle_id, site_code=site_code, run_date=run_date,
-                           suite_dir=s.suite_dir)
-    return {"site_code": site_code, **counts}
+    """Validate the site's new records; the summary says whether the site's batch is held (`held`), with the
+    blocked share, the threshold and the blocked records per rule (codes and counts only)."""
+    return validate_site(s.db_url, cycle_id=cycle_id, site_code=site_code, run_date=run_date,
+                         suite_dir=s.suite_dir).as_dict()
 
 
 def match(s: Settings, *, cycle_id: str) -> dict[str, Any]:
@@ -111,11 +128,19 @@ def expire_review(s: Settings, *, batch_id: int) -> int:
     return release_batch(s.db_url, batch_id=batch_id)
 
 
+def data_docs_root(s: Settings) -> Path:
+    """Where each cycle's Data Docs go: `data_docs/` beside the landing zone (`$VAXPASS_HOME/data_docs`)."""
+    return s.landing_dir.parent / "data_docs"
+
+
 def finish_cycle(s: Settings, *, cycle_id: str) -> dict[str, Any]:
-    """Check every certificate's lineage, then store and return the cycle's counts."""
+    """Build the cycle's Data Docs, check every certificate's lineage, then store and return the cycle's counts
+    (`data_docs`: the Data Docs index page, for the run report)."""
+    docs = build_cycle_data_docs(s.db_url, cycle_id=cycle_id, docs_root=data_docs_root(s))
     checked = check_lineage(s.db_url, cycle_id=cycle_id)
     stats = cycle_stats(s, cycle_id=cycle_id)
     stats["lineage_checked"] = checked
+    stats["data_docs"] = str(docs) if docs else None
     with session_scope(s.db_url) as session:
         cycle = session.get(Cycle, cycle_id)
         assert cycle is not None
@@ -131,5 +156,7 @@ def cycle_stats(s: Settings, *, cycle_id: str) -> dict[str, Any]:
         certs = Counter(session.scalars(select(Certificate.status).where(Certificate.cycle_id == cycle_id)))
         current = session.scalar(select(func.count()).select_from(Certificate).where(Certificate.status == "current"))
         failed = list(session.scalars(select(ExtractionRun.site_code).filter_by(cycle_id=cycle_id, status="failed")))
+        held = list(session.scalars(select(QualityRun.site_code).filter_by(cycle_id=cycle_id, held=True)
+                                    .order_by(QualityRun.site_code)))
     return {"records_by_status": by_status, "certificates_this_cycle": sum(certs.values()),
-            "certificates_current": current or 0, "failed_sites": failed}
+            "certificates_current": current or 0, "failed_sites": failed, "held_sites": held}

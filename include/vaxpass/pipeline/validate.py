@@ -1,21 +1,49 @@
-"""The validation stage: one site's new records through the Great Expectations suite, failures quarantined."""
+"""The validation stage: one site's new records through the Great Expectations suite, failures quarantined.
+
+The dose-history rules compare the batch with the stored records of the same persons (by national ID or
+passport): *accepted* ones (they passed validation) and *pending* ones (new at another site, not validated
+yet). Site tasks run in parallel, each reading what is committed; the verdict on a pair of records does not
+depend on which task runs first, because a pending record counts like an accepted one and a tie between two
+sites goes to the site code that sorts first (data_quality/README.md, "Dose history").
+
+A site whose batch fails more than its threshold is held as a whole (`QualityRun.held`, records `held`) until
+`release_site_batch`.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, not_, or_, select, update
+from sqlalchemy.orm import Session
 
 from vaxpass.domain import SOURCE_HEADERS
-from vaxpass.quality import validate_dose_records
+from vaxpass.errors import VaxpassError
+from vaxpass.quality import QualityReport, default_suite_dir, validate_dose_records
+from vaxpass.quality.holds import load_hold_policy
 from vaxpass.store import session_scope
-from vaxpass.store.models import DoseRecord, LandedFile, QualityResult, QualityRun, RawRecord
+from vaxpass.store.models import DoseRecord, LandedFile, Person, QualityResult, QualityRun, RawRecord
 
-_RAW = {"dob_raw": "dob", "sex_raw": "sex", "dose_number_raw": "dose_number",
+_RAW = {"full_name_raw": "full_name", "dob_raw": "dob", "sex_raw": "sex", "dose_number_raw": "dose_number",
         "vaccination_date_raw": "vaccination_date"}
+# Records that passed validation (or wait on a decision after it): the history new records are compared with.
+ACCEPTED = ("valid", "held", "matched", "flagged", "in_review")
+HELD_REASON = "site_batch_held"
+_CHUNK = 500
+_DIGITS = re.compile(r"(\d+)")
+
+
+class QualityHoldError(VaxpassError):
+    """A hold cannot be released: `reason` is `no_quality_run` or `not_held`."""
+
+    def __init__(self, cycle_id: str, site_code: str, reason: str) -> None:
+        self.cycle_id, self.site_code, self.reason = cycle_id, site_code, reason
+        super().__init__(f"site {site_code}, cycle {cycle_id}: {reason}")
 
 
 def _frame(rows: list[tuple[DoseRecord, RawRecord, str]]) -> pd.DataFrame:
@@ -31,19 +59,76 @@ def _frame(rows: list[tuple[DoseRecord, RawRecord, str]]) -> pd.DataFrame:
             "lot": rec.lot, "nationality": rec.nationality, "passport_no": rec.passport_no,
         }
         for column, field in _RAW.items():
-            item[column] = (raw.raw.get(SOURCE_HEADERS[field]) or "").strip() or None
+            value = raw.raw.get(SOURCE_HEADERS[field])
+            item[column] = None if value is None else (str(value).strip() or None)
         data.append(item)
     frame = pd.DataFrame(data, columns=[
-        "record_id", "site_code", "source_file", "source_row", "full_name", "dob", "dob_raw", "sex", "sex_raw",
-        "national_id", "phone", "vaccine_raw", "vaccine_mp", "dose_number", "dose_number_raw",
+        "record_id", "site_code", "source_file", "source_row", "full_name", "full_name_raw", "dob", "dob_raw",
+        "sex", "sex_raw", "national_id", "phone", "vaccine_raw", "vaccine_mp", "dose_number", "dose_number_raw",
         "vaccination_date", "vaccination_date_raw", "lot", "nationality", "passport_no"])
     frame["dose_number"] = frame["dose_number"].astype("Int64")
     return frame
 
 
+def entry_order(source_key: str) -> tuple[Any, ...]:
+    """The order a site entered its rows: its own row id (Mã mũi tiêm) in natural order ("r9" < "r10").
+    A site's export may split rows over several files, so file and row position do not tell which copy of a
+    duplicate came later; the row id does."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(source_key) if part)
+
+
+def load_history(session: Session, site_code: str, batch: pd.DataFrame) -> pd.DataFrame:
+    """The stored records of the batch's persons (by national ID, a matched person's CCCD, or passport):
+    accepted ones and other sites' pending ones — never the batch itself (this site's `new` records)."""
+    ids = sorted({str(v) for v in batch["national_id"].dropna()})
+    passports = sorted({str(v) for v in batch["passport_no"].dropna()} | {str(v).upper() for v in
+                                                                          batch["passport_no"].dropna()})
+    columns = (DoseRecord.id, DoseRecord.site_code, DoseRecord.national_id, DoseRecord.nationality,
+               DoseRecord.passport_no, Person.national_id.label("person_national_id"), DoseRecord.dose_number,
+               DoseRecord.vaccination_date, DoseRecord.vaccine_mp, DoseRecord.status)
+    scope = and_(DoseRecord.status.in_((*ACCEPTED, "new")),
+                 not_(and_(DoseRecord.site_code == site_code, DoseRecord.status == "new")))
+    found: dict[int, Any] = {}
+    for values, condition in ((ids, lambda c: or_(DoseRecord.national_id.in_(c), Person.national_id.in_(c))),
+                              (passports, lambda c: DoseRecord.passport_no.in_(c))):
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start:start + _CHUNK]
+            query = (select(*columns).outerjoin(Person, Person.id == DoseRecord.person_id)
+                     .where(scope, condition(chunk)))
+            found.update((row.id, row) for row in session.execute(query))
+    rows = list(found.values())
+    return pd.DataFrame({
+        "site_code": [r.site_code for r in rows], "national_id": [r.national_id for r in rows],
+        "nationality": [r.nationality for r in rows], "passport_no": [r.passport_no for r in rows],
+        "person_national_id": [r.person_national_id for r in rows],
+        "dose_number": pd.array([r.dose_number for r in rows], dtype="Int64"),
+        "vaccination_date": [r.vaccination_date.isoformat() if r.vaccination_date else None for r in rows],
+        "vaccine_mp": [r.vaccine_mp for r in rows], "accepted": [r.status != "new" for r in rows],
+    })
+
+
+@dataclass(frozen=True)
+class SiteValidation:
+    """What one site's validation did; small and free of personal data (an XCom)."""
+
+    site_code: str
+    evaluated: int
+    quarantined: int
+    valid: int
+    held: bool
+    held_records: int
+    blocked_share: float
+    hold_threshold: float
+    blocked_by_rule: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 def validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
-                  suite_dir: Path | None = None) -> dict[str, int]:
+                  suite_dir: Path | None = None) -> SiteValidation:
     """Validate the site's records awaiting validation; a rerun of the same cycle reuses its quality run."""
+    policy = load_hold_policy(suite_dir if suite_dir is not None else default_suite_dir())
     with session_scope(db_url) as session:
         rows = session.execute(
             select(DoseRecord, RawRecord, LandedFile.source_name)
@@ -51,29 +136,107 @@ def validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
             .join(LandedFile, LandedFile.id == RawRecord.landed_file_id)
             .where(DoseRecord.site_code == site_code, DoseRecord.status == "new").order_by(DoseRecord.id)
         ).tuples().all()
-        report = validate_dose_records(_frame(list(rows)), run_date=run_date, suite_dir=suite_dir)
+        rows = sorted(rows, key=lambda r: entry_order(r[0].source_key))
+        batch = _frame(rows)
+        report = validate_dose_records(batch, run_date=run_date, suite_dir=suite_dir,
+                                       history=load_history(session, site_code, batch))
         qrun = session.scalar(select(QualityRun).filter_by(cycle_id=cycle_id, site_code=site_code))
         if qrun is None:
             qrun = QualityRun(cycle_id=cycle_id, site_code=site_code, suite_name=report.suite_name,
-                              suite_version=report.suite_version, evaluated=0, blocked=0, ge_success=True)
+                              suite_version=report.suite_version, evaluated=0, blocked=0, ge_success=True,
+                              held=False)
             session.add(qrun)
             session.flush()
+        blocked = report.blocked_ids
         qrun.evaluated += report.evaluated
-        qrun.blocked += len(report.blocked_ids)
+        qrun.blocked += len(blocked)
         qrun.ge_success = qrun.ge_success and report.ge_success
-        qrun.rule_stats = report.rule_stats
-        if report.failures:
-            session.execute(insert(QualityResult), [
-                {"quality_run_id": qrun.id, "dose_record_id": int(f.record_id), "rule": f.rule,
-                 "severity": f.severity, "reason_en": f.reason_en, "reason_vi": f.reason_vi}
-                for f in report.failures])
-        blocked = sorted(int(i) for i in report.blocked_ids)
+        if report.evaluated or not qrun.rule_stats:
+            qrun.rule_stats = report.rule_stats
+            qrun.docs_result = report.docs_result
+        threshold = policy.threshold(site_code)
+        share = qrun.blocked / qrun.evaluated if qrun.evaluated else 0.0
+        qrun.blocked_share, qrun.hold_threshold = share, threshold
+        qrun.held = bool(qrun.held) or policy.holds(site_code, evaluated=qrun.evaluated, blocked=qrun.blocked)
+        _store_failures(session, qrun.id, report)
         first_error = {int(f.record_id): f.rule for f in reversed(report.failures) if f.severity == "error"}
+        held = 0
         for rec, _, _ in rows:
             rec.quality_run_id = qrun.id
             if rec.id in first_error:
                 rec.status, rec.status_reason = "quarantined", first_error[rec.id]
+            elif qrun.held:
+                rec.status, rec.status_reason = "held", HELD_REASON
+                held += 1
             else:
                 rec.status = "valid"
-        return {"evaluated": report.evaluated, "quarantined": len(blocked),
-                "valid": report.evaluated - len(blocked)}
+        by_rule: dict[str, int] = {}
+        for f in report.failures:
+            if f.severity == "error":
+                by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
+        return SiteValidation(site_code=site_code, evaluated=report.evaluated, quarantined=len(blocked),
+                              valid=report.evaluated - len(blocked) - held, held=bool(qrun.held), held_records=held,
+                              blocked_share=round(share, 4), hold_threshold=threshold,
+                              blocked_by_rule=dict(sorted(by_rule.items())))
+
+
+def _store_failures(session: Session, quality_run_id: int, report: QualityReport) -> None:
+    if report.failures:
+        session.execute(insert(QualityResult), [
+            {"quality_run_id": quality_run_id, "dose_record_id": int(f.record_id), "rule": f.rule,
+             "severity": f.severity, "reason_en": f.reason_en, "reason_vi": f.reason_vi}
+            for f in report.failures])
+
+
+def release_site_batch(db_url: str, *, cycle_id: str, site_code: str, released_by: str,
+                       released_at: datetime) -> int:
+    """Let a held batch go on: its held records become `valid` (matched by the next cycle). Returns how many;
+    0 when it was released before. Raises `QualityHoldError` when the site's batch of that cycle was not held."""
+    with session_scope(db_url) as session:
+        qrun = session.scalar(select(QualityRun).filter_by(cycle_id=cycle_id, site_code=site_code))
+        if qrun is None:
+            raise QualityHoldError(cycle_id, site_code, "no_quality_run")
+        if not qrun.held:
+            raise QualityHoldError(cycle_id, site_code, "not_held")
+        if qrun.released_at is None:
+            qrun.released_by, qrun.released_at = released_by, released_at
+        result = session.execute(update(DoseRecord).where(DoseRecord.quality_run_id == qrun.id,
+                                                          DoseRecord.status == "held")
+                                 .values(status="valid", status_reason=None))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def held_batches(db_url: str) -> list[dict[str, Any]]:
+    """Every held site batch, released or not: cycle, site, shares and the records still held."""
+    with session_scope(db_url) as session:
+        runs = session.scalars(select(QualityRun).where(QualityRun.held.is_(True))
+                               .order_by(QualityRun.cycle_id, QualityRun.site_code)).all()
+        out = []
+        for run in runs:
+            waiting = session.query(DoseRecord).filter_by(quality_run_id=run.id, status="held").count()
+            out.append({"cycle_id": run.cycle_id, "site_code": run.site_code, "evaluated": run.evaluated,
+                        "blocked": run.blocked, "blocked_share": run.blocked_share,
+                        "hold_threshold": run.hold_threshold, "held_records": waiting,
+                        "released_by": run.released_by,
+                        "released_at": run.released_at.isoformat() if run.released_at else None})
+        return out
+
+
+def build_cycle_data_docs(db_url: str, *, cycle_id: str, docs_root: Path) -> Path | None:
+    """Build the cycle's Data Docs from its site validations into `docs_root/<cycle>/` and record the index
+    page on the cycle (`Cycle.data_docs_path`); None when the cycle validated nothing."""
+    from vaxpass.quality.docs import build_data_docs, docs_folder
+    from vaxpass.store.models import Cycle
+
+    with session_scope(db_url) as session:
+        cycle = session.get(Cycle, cycle_id)
+        runs = session.scalars(select(QualityRun).where(QualityRun.cycle_id == cycle_id,
+                                                        QualityRun.docs_result.is_not(None))
+                               .order_by(QualityRun.site_code)).all()
+        if cycle is None or not runs:
+            return None
+        index = build_data_docs(docs_folder(docs_root, cycle_id), cycle_id=cycle_id, run_time=cycle.run_after,
+                                suite_name=runs[0].suite_name,
+                                results=[(r.site_code, r.docs_result) for r in runs if r.docs_result])
+        cycle.data_docs_path = str(index)
+        return index

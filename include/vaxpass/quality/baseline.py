@@ -71,9 +71,11 @@ def judge_with_pandas(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str,
     return outcomes
 
 
-def validate_with_pandas(df: pd.DataFrame, *, run_date: date, suite_dir: Path | None = None) -> QualityReport:
+def validate_with_pandas(df: pd.DataFrame, *, run_date: date, suite_dir: Path | None = None,
+                         history: pd.DataFrame | None = None) -> QualityReport:
     """`validate_dose_records` with pandas as the judge; `ge_success` is then "no rule failed"."""
     spec = load_suite(suite_dir if suite_dir is not None else default_suite_dir())
     ids = record_ids(df)
-    outcomes = judge_with_pandas(spec, prepare(df), run_parameters(run_date))
+    work = prepare(df, run_date=run_date, history=history, intervals=spec.intervals)
+    outcomes = judge_with_pandas(spec, work, run_parameters(run_date))
     return assemble_report(spec, ids, outcomes, all(o.success for o in outcomes))

@@ -118,8 +118,10 @@ def _rows(index_list: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
-def run_suite(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any]) -> tuple[list[RuleOutcome], bool]:
-    """Validate the judged frame with the suite; one outcome per rule, in suite order, and GE's success flag."""
+def run_suite(spec: SuiteSpec, work: pd.DataFrame,
+              parameters: dict[str, Any]) -> tuple[list[RuleOutcome], bool, dict[str, Any]]:
+    """Validate the judged frame with the suite; one outcome per rule, in suite order, GE's success flag and
+    GE's result without row references (`docs_safe`)."""
     with _lock:
         # GE's own validator, as Batch.validate and ValidationDefinition.run use it: the first loads (and
         # fingerprints) the batch twice, the second also serialises every result into the context's store.
@@ -141,4 +143,40 @@ def run_suite(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any]) -
         outcomes.append(RuleOutcome(rule=rule.code, evaluated=evaluated,
                                     failed_rows=_rows(detail.get("unexpected_index_list")),
                                     success=bool(res.success)))
-    return outcomes, bool(result.success)
+    return outcomes, bool(result.success), docs_safe(result)
+
+
+# What may stay in a result shown in Data Docs: counts and percentages, never values or row references.
+_DOCS_RESULT_KEYS = frozenset({
+    "element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
+    "unexpected_percent_total", "unexpected_percent_nonmissing",
+})
+
+
+def docs_safe(result: Any) -> dict[str, Any]:
+    """GE's validation result as JSON, kept to what Data Docs may show: the expectations, their verdicts and
+    counts. Row indexes, unexpected values, observed values and the batch (whose parameters hold the dataframe)
+    are removed — the result names no record and no personal value."""
+    out: dict[str, Any] = {
+        "success": bool(result.success),
+        "statistics": dict(result.statistics),
+        "suite_name": result.suite_name,
+        "suite_parameters": {},
+        "meta": {"great_expectations_version": (result.meta or {}).get("great_expectations_version")},
+        "results": [],
+    }
+    for res in result.results:
+        cfg = res.expectation_config.to_json_dict() if res.expectation_config is not None else None
+        if cfg is not None and (meta := cfg.get("meta") or {}).get("rule"):
+            # what Data Docs print for the expectation: the rule code and its reasons
+            cfg["description"] = f"**{meta['rule']}** ({cfg.get('severity')}): {meta.get('reason_en')} — " \
+                                 f"{meta.get('reason_vi')}"
+        out["results"].append({
+            "success": bool(res.success),
+            "expectation_config": cfg,
+            "result": {k: v for k, v in (res.result or {}).items() if k in _DOCS_RESULT_KEYS},
+            "meta": {},
+            "exception_info": {"raised_exception": False, "exception_message": None,
+                               "exception_traceback": None},
+        })
+    return out

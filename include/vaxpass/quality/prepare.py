@@ -20,8 +20,12 @@ dates as objects) are turned into text first and then judged like any other text
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
+
+from vaxpass.quality.history import DoseIntervals, history_evidence, identity_key, run_ymd_of
 
 STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
@@ -61,7 +65,7 @@ def _category(codes: np.ndarray, categories: list[str], index: pd.Index) -> pd.S
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=index)
 
 
-def _ymd(value: pd.Series) -> pd.Series:
+def ymd_of(value: pd.Series) -> pd.Series:
     """ISO date text → float YYYYMMDD (NaN when absent or not a real calendar date)."""
     iso = value.str.slice(0, 10).where(value.str.slice(10).isin(_MIDNIGHT))
     parsed = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
@@ -88,14 +92,34 @@ def _dose_number(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return num.where(np.isfinite(num) & (num == np.floor(num))), given
 
 
-def _name_form(name: pd.Series) -> pd.Series:
-    """`nfc`, `other` (not in Unicode NFC, e.g. decomposed diacritics) or missing."""
-    beyond = name.str.contains(BEYOND_LATIN, regex=True).fillna(False).astype(bool)
-    suspect = name[beyond]
-    is_nfc = pd.Series(True, index=name.index)
-    is_nfc[beyond] = (suspect.str.normalize("NFC") == suspect).to_numpy(dtype=bool)
-    codes = np.where(name.isna().to_numpy(), -1, np.where(is_nfc.to_numpy(), 0, 1))
+def _is_nfc(value: pd.Series) -> np.ndarray:
+    """True where the text is in Unicode NFC (or missing)."""
+    beyond = value.str.contains(BEYOND_LATIN, regex=True).fillna(False).astype(bool)
+    suspect = value[beyond]
+    is_nfc = np.ones(len(value), dtype=bool)
+    is_nfc[beyond.to_numpy()] = (suspect.str.normalize("NFC") == suspect).to_numpy(dtype=bool)
+    return is_nfc
+
+
+def _name_form(name: pd.Series, as_typed: pd.Series) -> pd.Series:
+    """`nfc`, `other` (the name, or the name as the source typed it, is not in Unicode NFC, e.g. decomposed
+    diacritics) or missing. Extraction normalises names, so the source's own text (`full_name_raw`) tells
+    whether the site's software writes NFC."""
+    is_nfc = _is_nfc(name) & _is_nfc(as_typed)
+    codes = np.where(name.isna().to_numpy(), -1, np.where(is_nfc, 0, 1))
     return _category(codes, ["nfc", "other"], name.index)
+
+
+def fold_name(name: pd.Series) -> pd.Series:
+    """The name without diacritics, case and anything but letters and digits (Đ/đ → d explicitly: no Unicode
+    decomposition), so that "Nguyễn Văn An", "NGUYEN VAN AN" and its NFD form compare equal."""
+    ascii_only = name.str.isascii().fillna(True).to_numpy(dtype=bool)
+    folded = name.copy()
+    rest = name[~ascii_only]
+    if len(rest):
+        folded[~ascii_only] = (rest.str.replace("Đ", "D").str.replace("đ", "d").str.normalize("NFD")
+                               .str.replace(r"[\u0300-\u036f]", "", regex=True))
+    return folded.str.lower().str.replace(r"[^0-9a-z]", "", regex=True)
 
 
 def _century_sex_digit(dob_ymd: pd.Series, sex: pd.Series) -> pd.Series:
@@ -106,8 +130,17 @@ def _century_sex_digit(dob_ymd: pd.Series, sex: pd.Series) -> pd.Series:
     return (century * 2 + female).where(known)
 
 
-def prepare(df: pd.DataFrame) -> pd.DataFrame:
-    """The judged frame for `df`, indexed by `_row` (0..n-1). See the module docstring and data_quality/README."""
+def prepare(df: pd.DataFrame, *, run_date: date | None = None, history: pd.DataFrame | None = None,
+            intervals: DoseIntervals | None = None) -> pd.DataFrame:
+    """The judged frame for `df`, indexed by `_row` (0..n-1). See the module docstring and data_quality/README.
+
+    `history` (columns `history.HISTORY_COLUMNS`) holds the stored records the dose-history rules compare with;
+    without it they see the batch only. `intervals` defaults to `dose_intervals.json` of the repository's suite.
+    """
+    if intervals is None:
+        from vaxpass.quality.suite import default_suite_dir, load_suite
+
+        intervals = load_suite(default_suite_dir()).intervals
     df = df.reset_index(drop=True)
     idx = df.index
     name = text(df, "full_name")
@@ -118,7 +151,7 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     phone = text(df, "phone").str.replace(_SEPARATORS, "", regex=True)
 
     dob_text, vaccinated_text = text(df, "dob"), text(df, "vaccination_date")
-    dob, vaccinated = _ymd(dob_text), _ymd(vaccinated_text)
+    dob, vaccinated = ymd_of(dob_text), ymd_of(vaccinated_text)
     dose, dose_given = _dose_number(df)
 
     is_alpha2 = nationality.str.fullmatch(r"[A-Z]{2}").fillna(False).to_numpy(dtype=bool)
@@ -129,13 +162,20 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
                                                  np.where(~is_vn & passport.isna().to_numpy(), 2, 0)))
     cccd_number = cccd.astype("float64")  # 12 digits: exact in a float64
 
-    # the same person (national ID, else nationality + passport), dose number and vaccination date
-    person = ("N" + national_id).fillna("P" + nationality.fillna("") + ":" + passport.str.upper())
-    key = person + "|" + dose.astype("Int64").astype(STR) + "|" + vaccinated.astype("Int64").astype(STR)
-    occurrence = key.groupby(key, dropna=True, sort=False).cumcount() + 1
+    # the same dose (dose number and vaccination date) of the same person: the same national ID, else nationality
+    # + passport number; or the same name (folded) and date of birth, which catches a copy typed with another ID
+    person = identity_key(national_id, nationality, passport)
+    dose_key = "|" + dose.astype("Int64").astype(STR) + "|" + vaccinated.astype("Int64").astype(STR)
+    by_id = person + dose_key
+    by_name = fold_name(name).mask(lambda s: s == "") + "|" + dob.astype("Int64").astype(STR) + dose_key
+    occurrence = np.fmax((by_id.groupby(by_id, dropna=True, sort=False).cumcount() + 1).where(by_id.notna()),
+                         (by_name.groupby(by_name, dropna=True, sort=False).cumcount() + 1).where(by_name.notna()))
+    evidence = history_evidence(person, dose, vaccinated, text(df, "vaccine_mp"), text(df, "site_code"),
+                                occurrence.fillna(1) == 1, run_ymd=run_ymd_of(run_date), history=history,
+                                intervals=intervals)
 
     work = pd.DataFrame({
-        "full_name_form": _name_form(name),
+        "full_name_form": _name_form(name, text(df, "full_name_raw")),
         "dob_state": _state(dob.notna(), dob_text.notna(), text(df, "dob_raw").notna()),
         "dob_ymd": dob,
         "sex": sex.astype("category"),
@@ -158,6 +198,7 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
         "phone_compact": phone.mask(phone == ""),
         "lot": text(df, "lot"),
         "batch_occurrence": occurrence.astype("float64"),
+        **evidence,
     }, index=idx)
     work.index.name = ROW
     return work

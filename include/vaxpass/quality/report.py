@@ -6,7 +6,8 @@ report may go into logs, run reports and lineage; a record is named only by its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 ERROR = "error"  # blocks the record: it is quarantined with its reasons
 WARNING = "warning"  # reported; the record goes on
@@ -39,6 +40,7 @@ class QualityReport:
     failures: tuple[RowFailure, ...]
     rule_stats: dict[str, dict[str, int]]
     ge_success: bool
+    docs_result: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def blocked_ids(self) -> set[str]:

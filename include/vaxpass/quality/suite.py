@@ -20,6 +20,7 @@ from typing import Any
 
 from vaxpass.errors import ConfigError
 from vaxpass.geo import PROVINCE_CODES
+from vaxpass.quality.history import DoseIntervals, load_intervals
 
 SUITE_FILE = "dose_records.json"
 SEVERITIES = {"critical": "error", "warning": "warning"}  # GE severity → vaxpass severity
@@ -62,14 +63,15 @@ class SuiteSpec:
     path: Path
     definition: dict[str, Any]
     rules: tuple[Rule, ...]
+    intervals: DoseIntervals
 
 
 @functools.cache
 def _prepare_source() -> bytes:
     """The code that builds the judged frame: the rules mean what it computes, so it is part of the version."""
-    from vaxpass.quality import prepare
+    from vaxpass.quality import history, prepare
 
-    return Path(prepare.__file__).read_bytes()
+    return Path(prepare.__file__).read_bytes() + Path(history.__file__).read_bytes()
 
 
 def default_suite_dir() -> Path:
@@ -78,17 +80,18 @@ def default_suite_dir() -> Path:
 
 
 def load_suite(suite_dir: Path) -> SuiteSpec:
-    """Read and check the suite in `suite_dir`. Cached on the file's content, so an edited file is reread."""
+    """Read and check the suite in `suite_dir` (and its `dose_intervals.json`). Cached on the files' content, so
+    an edited file is reread."""
     path = Path(suite_dir) / SUITE_FILE
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SuiteError(path, [f"cannot read: {exc}"]) from exc
-    return _parse(raw, str(path))
+    return _parse(raw, str(path), load_intervals(Path(suite_dir)))
 
 
 @functools.lru_cache(maxsize=8)
-def _parse(raw: str, where: str) -> SuiteSpec:
+def _parse(raw: str, where: str, intervals: DoseIntervals) -> SuiteSpec:
     path = Path(where)
     try:
         definition = json.loads(raw)
@@ -118,7 +121,7 @@ def _parse(raw: str, where: str) -> SuiteSpec:
     problems += [f"rule {c} appears more than once" for c in sorted({c for c in codes if codes.count(c) > 1})]
     if problems:
         raise SuiteError(path, problems)
-    canonical = json.dumps([definition, STATIC_PARAMETERS], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps([definition, STATIC_PARAMETERS, intervals.as_dict()], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     version = hashlib.sha256(canonical.encode("utf-8") + _prepare_source()).hexdigest()[:12]
     return SuiteSpec(name=str(definition.get("name") or "dose_records"), version=version, path=path,
-                     definition=definition, rules=tuple(rules))
+                     definition=definition, rules=tuple(rules), intervals=intervals)

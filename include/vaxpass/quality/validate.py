@@ -46,9 +46,12 @@ def record_ids(df: pd.DataFrame) -> np.ndarray:
     return ids.to_numpy(dtype=object)
 
 
-def validate_dose_records(df: pd.DataFrame, *, run_date: date, suite_dir: Path | None = None) -> QualityReport:
+def validate_dose_records(df: pd.DataFrame, *, run_date: date, suite_dir: Path | None = None,
+                          history: pd.DataFrame | None = None) -> QualityReport:
     """Check every record of `df` (one extraction batch) against the suite in `suite_dir` (default: the
     repository's `data_quality/`). `run_date` is the cycle's logical date: no date may lie after it.
+    `history` holds the stored records the dose-history rules compare with (`history.HISTORY_COLUMNS`; accepted
+    and pending ones, never the batch itself); without it they judge the batch alone.
 
     Bad data never raises: a missing column counts as all-null, wrong types are read as text, absurd values fail
     their rule. Raises `InvalidBatchError` when `record_id` is unusable, `SuiteError` for a broken suite file and
@@ -56,9 +59,9 @@ def validate_dose_records(df: pd.DataFrame, *, run_date: date, suite_dir: Path |
     """
     spec = load_suite(suite_dir if suite_dir is not None else default_suite_dir())
     ids = record_ids(df)
-    work = prepare(df)
-    outcomes, ge_success = run_suite(spec, work, run_parameters(run_date))
-    return assemble_report(spec, ids, outcomes, ge_success)
+    work = prepare(df, run_date=run_date, history=history, intervals=spec.intervals)
+    outcomes, ge_success, docs_result = run_suite(spec, work, run_parameters(run_date))
+    return assemble_report(spec, ids, outcomes, ge_success, docs_result)
 
 
 def run_parameters(run_date: date) -> dict[str, Any]:
@@ -66,7 +69,8 @@ def run_parameters(run_date: date) -> dict[str, Any]:
     return {"run_date_ymd": run_date.year * 10000 + run_date.month * 100 + run_date.day}
 
 
-def assemble_report(spec: SuiteSpec, ids: np.ndarray, outcomes: list[RuleOutcome], success: bool) -> QualityReport:
+def assemble_report(spec: SuiteSpec, ids: np.ndarray, outcomes: list[RuleOutcome], success: bool,
+                    docs_result: dict[str, Any] | None = None) -> QualityReport:
     """One RowFailure per (record, failed rule), ordered by record position and then suite order."""
     rows = np.concatenate([o.failed_rows for o in outcomes] or [np.empty(0, np.int64)])
     which = np.concatenate([np.full(o.failed_rows.size, i, np.int64) for i, o in enumerate(outcomes)]
@@ -77,4 +81,4 @@ def assemble_report(spec: SuiteSpec, ids: np.ndarray, outcomes: list[RuleOutcome
                      for row, w in zip(rows[order].tolist(), which[order].tolist(), strict=True))
     stats = {o.rule: {"evaluated": o.evaluated, "failed": int(np.unique(o.failed_rows).size)} for o in outcomes}
     return QualityReport(suite_name=spec.name, suite_version=spec.version, evaluated=len(ids),
-                         failures=failures, rule_stats=stats, ge_success=success)
+                         failures=failures, rule_stats=stats, ge_success=success, docs_result=docs_result)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -84,6 +85,7 @@ class Cycle(Base):
     dag_id: Mapped[str] = mapped_column(String(250))
     status: Mapped[str] = mapped_column(String(16), default="running")
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    data_docs_path: Mapped[str | None] = mapped_column(String(500))  # index.html of the cycle's Data Docs
 
 
 class ExtractionRun(Base):
@@ -118,6 +120,43 @@ class LandedFile(Base):
     status: Mapped[str] = mapped_column(String(16))
     rows: Mapped[int] = mapped_column(default=0)
     error_reason: Mapped[str | None] = mapped_column(String(64))
+    # file (an inbox file as delivered) | query (a SQL result chunk as NDJSON) | page (a FHIR Bundle page)
+    delivery_kind: Mapped[str] = mapped_column(String(16), default="file", server_default="file")
+    error_row: Mapped[int | None] = mapped_column(Integer)
+
+
+class LandedAlias(Base):
+    """Another name under which a site delivered content already landed (the same file sent twice)."""
+
+    __tablename__ = "landed_aliases"
+    __table_args__ = (UniqueConstraint("landed_file_id", "source_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    landed_file_id: Mapped[int] = mapped_column(ForeignKey("landed_files.id"), index=True)
+    source_name: Mapped[str] = mapped_column(String(500))
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
+
+
+class SourceWatermark(Base):
+    """How far a site's source has been read: the last (watermark, key) of a SQL query, the last
+    `meta.lastUpdated` of a FHIR feed, the last file name of an inbox. Written in the transaction of the rows."""
+
+    __tablename__ = "source_watermarks"
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"), primary_key=True)
+    source_kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[dict[str, Any]] = mapped_column()
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
+
+
+class SiteConfigVersion(Base):
+    """Each version of a site's configuration (no secrets: connections are referenced by id), first cycle."""
+
+    __tablename__ = "site_config_versions"
+    __table_args__ = (UniqueConstraint("site_code", "config_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"), index=True)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column()
+    first_cycle_id: Mapped[str] = mapped_column(String(250))
 
 
 class RawRecord(Base):
@@ -137,8 +176,9 @@ class RawRecord(Base):
 class DoseRecord(Base):
     """A normalised dose record (bản ghi mũi tiêm), one version of one source row.
 
-    `status` walks: new → quarantined | valid → matched | flagged → in_review → matched | rejected;
-    a later version of the same source row marks this one superseded.
+    `status` walks: new → quarantined | valid | held → matched | flagged → in_review → matched | rejected;
+    `held` (the site's whole batch failed too often, see `QualityRun.held`) → valid when a data engineer
+    releases it; a later version of the same source row marks this one superseded.
     """
 
     __tablename__ = "dose_records"
@@ -146,6 +186,8 @@ class DoseRecord(Base):
         UniqueConstraint("site_code", "source_key", "version"),
         Index("ix_dose_records_status", "status"),
         Index("ix_dose_records_person", "person_id"),
+        Index("ix_dose_records_national_id", "national_id"),  # the dose-history rules look persons up by ID
+        Index("ix_dose_records_passport_no", "passport_no"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     raw_record_id: Mapped[int] = mapped_column(ForeignKey("raw_records.id"))
@@ -172,7 +214,12 @@ class DoseRecord(Base):
 
 
 class QualityRun(Base):
-    """One Great Expectations validation of one site's batch in one cycle."""
+    """One Great Expectations validation of one site's batch in one cycle.
+
+    `held`: more than `hold_threshold` of the batch was blocked, so the whole batch waits (its passing records
+    have status `held`) until a data engineer releases it (`released_by`, `released_at`). `docs_result` is GE's
+    result without row references or values, rendered into the cycle's Data Docs.
+    """
 
     __tablename__ = "quality_runs"
     __table_args__ = (UniqueConstraint("cycle_id", "site_code"),)
@@ -185,6 +232,12 @@ class QualityRun(Base):
     blocked: Mapped[int] = mapped_column(Integer)
     ge_success: Mapped[bool] = mapped_column()
     rule_stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    held: Mapped[bool] = mapped_column(default=False, server_default=false())
+    blocked_share: Mapped[float | None] = mapped_column(Float)
+    hold_threshold: Mapped[float | None] = mapped_column(Float)
+    released_by: Mapped[str | None] = mapped_column(String(100))
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    docs_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class QualityResult(Base):

@@ -70,7 +70,8 @@ def generate(out_dir: Path, *, persons: int, seed: int, sites: int | None = None
              progress: bool = True, start_date: date = date(2021, 7, 1), end_date: date = date(2022, 6, 30),
              vaccinated_share: float = 0.8, unregistered_share: float = 0.03,
              foreign_share: float = 0.005) -> SynthSummary:
-    """Write registry.sqlite, sites.json, inbox/<site>/doses_<end date>.csv, ground_truth.csv and summary.json.
+    """Write registry.sqlite, sites.json, each site's delivery (inbox/, sites/, feeds/), ground_truth.csv and
+    summary.json.
 
     `persons` is the size of the population registry; `vaccinated_share` of it is vaccinated, plus
     `unregistered_share` × persons vaccinated residents missing from the registry and `foreign_share` × persons
@@ -96,7 +97,7 @@ def generate(out_dir: Path, *, persons: int, seed: int, sites: int | None = None
     district_codes = [DISTRICTS[d].code for d in plan.districts.tolist()]
 
     with RegistryWriter(out_dir / "registry.sqlite", district_codes, PROVINCE_CODES) as registry, \
-            SiteFiles(out_dir, plan.sites, f"doses_{end_date:%Y%m%d}.csv") as site_files, \
+            SiteFiles(out_dir, plan.sites, end_date) as site_files, \
             GroundTruthWriter(out_dir / "ground_truth.csv") as truth, \
             tqdm(total=persons, unit="persons", file=sys.stderr, disable=not progress, desc="synth") as bar:
         for c, lo in enumerate(range(0, persons, CHUNK)):

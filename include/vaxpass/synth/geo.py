@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from vaxpass.domain import SiteConfig, SourceConfig
+from vaxpass.domain import SiteConfig
 from vaxpass.geo import DISTRICTS, District
 from vaxpass.synth import names
+from vaxpass.synth.sources import site_source
 
 MAX_SITES = 600
 PERSONS_PER_SITE = 2000
@@ -113,7 +114,7 @@ def plan_sites(n_sites: int, rng: np.random.Generator) -> SitePlan:
             table[pos, j - 1] = len(sites)
             sites.append(SiteConfig(code=code, name=fname, district_code=d.code, district_name=d.name,
                                     head_of_facility=heads[len(sites)],
-                                    source=SourceConfig(kind="csv", path=f"inbox/{code}")))
+                                    source=site_source(len(sites), code)))
             site_district.append(di)
     return SitePlan(sites=sites, site_district=np.array(site_district), districts=chosen, district_p=share,
                     site_table=table, site_count=counts, spikevax=rng.random(n_sites) < P_SPIKEVAX)

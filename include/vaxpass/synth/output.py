@@ -1,7 +1,8 @@
 """The files of a synthetic data set, written a chunk at a time so memory stays bounded at any size.
 
 - `registry.sqlite`: the population registry (CSDLQG về dân cư), table `persons`
-- `inbox/<site code>/doses_<YYYYMMDD>.csv`: each site's export, Vietnamese headers, dd/mm/yyyy dates
+- each site's delivery, by its source kind: `inbox/<site code>/doses_<YYYYMMDD>.csv` (Vietnamese headers,
+  dd/mm/yyyy dates) and/or `.xlsx`, `sites/<site code>.sqlite` (its own database), `feeds/<site code>/` (FHIR)
 - `ground_truth.csv`: who each dose record really is and which faults it carries
 """
 
@@ -11,13 +12,15 @@ import csv
 import io
 import shutil
 import sqlite3
+from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from vaxpass.domain import SOURCE_HEADERS, SiteConfig
 from vaxpass.synth.population import REGISTRY, PersonChunk
 from vaxpass.synth.records import CsvRow
+from vaxpass.synth.sources import FhirFeed, SiteDatabase, XlsxSheet
 
 REGISTRY_DDL = """
 CREATE TABLE persons (
@@ -97,27 +100,52 @@ class RegistryWriter(_Closing):
 
 
 class SiteFiles(_Closing):
-    """One CSV per site under `inbox/<site code>/`, header first, rows appended chunk by chunk."""
+    """Each site's delivery, rows appended chunk by chunk: a CSV in `inbox/<code>/` (an `inbox` site also gets a
+    typed workbook holding every tenth row), a workbook (`xlsx`), a SQLite database in `sites/` (`sql`) or a
+    folder of FHIR Bundle pages in `feeds/<code>/` (`fhir`)."""
 
-    def __init__(self, out_dir: Path, sites: list[SiteConfig], file_name: str) -> None:
-        inbox = out_dir / "inbox"
-        if inbox.exists():
-            shutil.rmtree(inbox)
-        self._paths: list[Path] = []
-        for s in sites:
-            path = out_dir / s.source.path / file_name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8", newline="") as f:
-                csv.writer(f, lineterminator="\n").writerow(SOURCE_HEADERS.values())
-            self._paths.append(path)
+    def __init__(self, out_dir: Path, sites: list[SiteConfig], export_date: date) -> None:
+        for folder in ("inbox", "sites", "feeds"):
+            if (out_dir / folder).exists():
+                shutil.rmtree(out_dir / folder)
+        stamp = f"{export_date:%Y-%m-%d}T18:00:00"
+        self._kinds = [s.source.kind for s in sites]
+        self._csv: dict[int, Path] = {}
+        self._other: dict[int, Any] = {}
+        for i, s in enumerate(sites):
+            where = out_dir / s.source.path
+            if s.source.kind in ("csv", "inbox"):
+                path = where / f"doses_{export_date:%Y%m%d}.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("w", encoding="utf-8", newline="") as f:
+                    csv.writer(f, lineterminator="\n").writerow(SOURCE_HEADERS.values())
+                self._csv[i] = path
+            if s.source.kind in ("xlsx", "inbox"):
+                where.mkdir(parents=True, exist_ok=True)
+                name = "bo_sung" if s.source.kind == "inbox" else "doses"
+                self._other[i] = XlsxSheet(where / f"{name}_{export_date:%Y%m%d}.xlsx")
+            elif s.source.kind == "sql":
+                where.parent.mkdir(parents=True, exist_ok=True)
+                self._other[i] = SiteDatabase(where, stamp.replace("T", " "))
+            elif s.source.kind == "fhir":
+                self._other[i] = FhirFeed(where, stamp + "Z")
 
     def add(self, rows_by_site: dict[int, list[CsvRow]]) -> None:
         for s in sorted(rows_by_site):
-            with self._paths[s].open("a", encoding="utf-8", newline="") as f:
-                f.write(csv_block(rows_by_site[s]))
+            rows = rows_by_site[s]
+            if self._kinds[s] == "inbox":  # every tenth row was typed into the workbook instead
+                sheet = [r for r in rows if r[0].endswith("0")]
+                rows = [r for r in rows if not r[0].endswith("0")]
+                self._other[s].add(sheet)
+            if s in self._csv:
+                with self._csv[s].open("a", encoding="utf-8", newline="") as f:
+                    f.write(csv_block(rows))
+            else:
+                self._other[s].add(rows)
 
     def close(self, ok: bool = True) -> None:
-        pass
+        for writer in self._other.values():
+            writer.close()
 
 
 class GroundTruthWriter(_Closing):

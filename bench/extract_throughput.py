@@ -1,0 +1,143 @@
+"""Extraction throughput against plain pandas on the same data in the same run.
+
+    python -m bench.extract_throughput --rows 1000000
+
+CSV: `extract_site` on one inbox file (landing copy, raw records with content hashes, versioned dose records in
+a fresh SQLite ops store) vs `pandas.read_csv` of the same file. PostgreSQL: `extract_site` of a `sql` site
+(keyset-paged query on the watermark, NDJSON landing, the same writes) vs `pandas.read_sql` of the same table.
+Writes `bench/results/extract-<rows>.json` with rows per second and the ratio ours / baseline (goal ≥ 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import resource
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import create_engine, text
+
+from vaxpass.domain import SOURCE_HEADERS, SiteConfig, SourceConfig
+from vaxpass.extract import extract_site
+from vaxpass.store import migrate, session_scope
+from vaxpass.store.models import Cycle, Site
+
+RESULTS = Path(__file__).parent / "results"
+NAMES = ["Nguyễn Văn An", "Trần Thị Đào", "Lê Hoàng Hòa", "Phạm Thu Thủy", "Hoàng Minh Đức", "Vũ Thị Lan"]
+VACCINES = ["AstraZeneca", "Pfizer", "Vero Cell", "Moderna", "Spikevax"]
+SQL_COLUMNS = ["ma_mui_tiem", "ho_ten", "ngay_sinh", "gioi_tinh", "so_cccd", "so_dien_thoai", "ten_vac_xin",
+               "mui_tiem", "ngay_tiem", "so_lo", "quoc_tich", "so_ho_chieu"]
+
+
+def rows(n: int) -> list[tuple[str, ...]]:
+    day0 = date(2021, 7, 1)
+    out = []
+    for i in range(n):
+        dob = date(1950 + i % 50, 1 + i % 12, 1 + i % 28)
+        out.append((f"K{i:08d}", NAMES[i % len(NAMES)], dob.strftime("%d/%m/%Y"), "Nam" if i % 2 else "Nữ",
+                    f"001{i % 4}{dob.year % 100:02d}{i % 1_000_000:06d}", f"09{i % 100_000_000:08d}",
+                    VACCINES[i % len(VACCINES)], str(1 + i % 3), (day0 + timedelta(days=i % 300)).strftime("%d/%m/%Y"),
+                    f"L{i % 997:04d}", "VN", ""))
+    return out
+
+
+def store(tmp: Path, site: SiteConfig) -> str:
+    url = f"sqlite:///{tmp / f'ops-{uuid.uuid4().hex[:6]}.sqlite'}"
+    migrate(url)
+    with session_scope(url) as session:
+        session.add(Site(code=site.code, name=site.name, district_code="001", district_name="Ba Đình",
+                         head_of_facility="x", source_kind=site.source.kind, source_path=site.source.path,
+                         config_hash="bench"))
+        session.add(Cycle(id="bench", run_date=date(2026, 1, 1), run_after=datetime(2026, 1, 1, tzinfo=UTC),
+                          dag_id="bench", status="running", stats={}))
+    return url
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def entry(n: int, ours: float, baseline: float, name: str) -> dict[str, Any]:
+    return {"rows": n, "seconds": round(ours, 3), "rows_per_s": round(n / ours), "baseline": name,
+            "baseline_seconds": round(baseline, 3), "baseline_rows_per_s": round(n / baseline),
+            "ratio": round(baseline / ours, 3)}
+
+
+def bench_csv(tmp: Path, data: list[tuple[str, ...]]) -> dict[str, Any]:
+    site = SiteConfig("HN-001-01", "bench csv", "001", "Ba Đình", "x", SourceConfig(kind="csv", path="inbox/a",
+                                                                                     options={"max_file_mb": 4096}))
+    path = tmp / "data/inbox/a/doses.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(SOURCE_HEADERS.values())
+        w.writerows(data)
+    baseline, _ = timed(lambda: pd.read_csv(path, dtype=str, keep_default_na=False))
+    url = store(tmp, site)
+    ours, summary = timed(lambda: extract_site(url, cycle_id="bench", site=site, data_dir=tmp / "data",
+                                               landing_dir=tmp / "landing-csv"))
+    assert summary.rows_new == len(data), summary.problems[:3]
+    return entry(len(data), ours, baseline, "pandas.read_csv(dtype=str)")
+
+
+def bench_postgres(tmp: Path, data: list[tuple[str, ...]], admin_url: str) -> dict[str, Any]:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"vaxpass_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            cols = ", ".join(f"{c} TEXT" for c in SQL_COLUMNS)
+            conn.execute(text(f"CREATE TABLE tiem_chung ({cols}, cap_nhat TIMESTAMPTZ NOT NULL)"))
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(r + ("2022-06-30T18:00:00+07:00",) for r in data)
+            buf.seek(0)
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cur.copy_expert("COPY tiem_chung FROM STDIN WITH (FORMAT csv)", buf)
+            conn.execute(text("CREATE INDEX tiem_chung_wm ON tiem_chung (cap_nhat, ma_mui_tiem)"))
+            conn.execute(text("ANALYZE tiem_chung"))
+        baseline, _ = timed(lambda: pd.read_sql("SELECT * FROM tiem_chung", engine))
+        engine.dispose()
+        site = SiteConfig("HN-001-02", "bench sql", "001", "Ba Đình", "x", SourceConfig(
+            kind="sql", conn_id="site_db", column_map=dict(zip(SOURCE_HEADERS, SQL_COLUMNS, strict=True)),
+            options={"table": "tiem_chung", "watermark_column": "cap_nhat", "chunk_rows": 20_000}))
+        ops = store(tmp, site)
+        ours, summary = timed(lambda: extract_site(ops, cycle_id="bench", site=site, data_dir=tmp / "data",
+                                                   landing_dir=tmp / "landing-sql", connections=lambda _: url))
+        assert summary.rows_new == len(data), summary.problems[:3]
+        return entry(len(data), ours, baseline, "pandas.read_sql (SQLAlchemy, psycopg2)")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--pg-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    data = rows(args.rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = {"csv": bench_csv(Path(tmp), data), "postgresql": bench_postgres(Path(tmp), data, args.pg_url),
+                  "ops_store": "sqlite", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"extract-{args.rows}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""FHIR R4 Immunization + Patient bundles: over HTTP from a real local server, and from a folder of pages."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.extract.conftest import Env, with_source
+from tests.extract.fhir_server import FhirStore, fhir_server
+from tests.factories import dose_row, site
+from vaxpass.store import session_scope
+from vaxpass.store.models import LandedFile, RawRecord, SourceWatermark
+from vaxpass.synth.fhir import bundle, resources
+
+
+def _res(key: str, name: str, stamp: str, lot: str = "ABV1234") -> tuple[dict, dict]:
+    return resources(tuple(dose_row(key, name, "12/05/1990", "Nam", "001090000001", lot=lot).values()), stamp)
+
+
+def test_paged_bundles_over_http_incrementally(tmp_path: Path) -> None:
+    store = FhirStore()
+    for i in range(5):
+        store.put(*_res(f"IMM-{i}", "Nguyễn Văn An", f"2021-08-15T08:00:0{i}Z"))
+    with fhir_server(store) as base:
+        s = with_source(site(), kind="fhir", conn_id="feed", options={"page_size": 2, "timeout_s": 5})
+        env = Env(tmp_path, [s], {"feed": base})
+        first = env.run(s)
+        assert (first.status, first.files_new, first.rows_new) == ("ok", 3, 5), first.problems
+        again = env.run(s)
+        assert (again.files_new, again.rows_new) == (0, 0)
+        assert "_lastUpdated=gt2021-08-15T08%3A00%3A04Z" in store.requests[-1]
+        store.put(*_res("IMM-1", "Nguyễn Văn An", "2021-08-16T09:00:00Z", lot="NEW1"))
+        store.put(*_res("IMM-9", "Trần Thị Đào", "2021-08-16T09:00:01Z"))
+        third = env.run(s)
+        assert (third.files_new, third.rows_new) == (1, 2)
+        store.fail_with = 503
+        down = env.run(s)
+        assert down.status == "failed" and "fhir-unreachable (HTTP 503)" in down.problems[0]
+    recs = env.records()
+    assert [(r.source_key, r.version, r.status) for r in recs][:3] == [
+        ("IMM-0", 1, "new"), ("IMM-1", 1, "superseded"), ("IMM-1", 2, "new")]
+    r = recs[0]
+    assert (r.full_name, r.dob, r.sex, r.national_id, r.dose_number) == (
+        "Nguyễn Văn An", date(1990, 5, 12), "M", "001090000001", 1)
+    assert (r.vaccine_mp, r.vaccination_date, r.phone) == ("EU/1/21/1529", date(2021, 8, 15), "0912345678")
+    with session_scope(env.url) as session:
+        pages = session.scalars(select(LandedFile)).all()
+        raw = session.scalars(select(RawRecord)).first()
+        mark = session.get(SourceWatermark, s.code)
+    assert all(p.delivery_kind == "page" and json.loads(Path(p.landed_path).read_bytes())["resourceType"] == "Bundle"
+               for p in pages)
+    assert raw is not None and raw.raw["Họ và tên"] == "Nguyễn Văn An" and raw.source_row == 1
+    assert mark is not None and mark.value == {"last_updated": "2021-08-16T09:00:01Z"}
+
+
+def test_folder_of_pages_contained_patient_and_bad_entries(tmp_path: Path) -> None:
+    s = with_source(site(), kind="fhir", path="feeds/site")
+    env = Env(tmp_path, [s])
+    folder = env.data / "feeds/site"
+    folder.mkdir(parents=True)
+    p1, i1 = _res("A1", "Lê Hoàng Hòa", "2022-01-01T00:00:00Z")
+    i1 = {**i1, "contained": [{**p1, "id": "p"}], "patient": {"reference": "#p"}}
+    _, orphan = _res("A2", "X", "2022-01-01T00:00:00Z")
+    p3, i3 = _res("A3", "Y", "2022-01-01T00:00:00Z")
+    i3 = {**i3, "status": "entered-in-error"}
+    page = bundle([(p3, i3)])
+    page["entry"] = [{"resource": i1}, {"resource": orphan}, *page["entry"]]
+    (folder / "page-0001.json").write_text(json.dumps(page))
+    (folder / "page-0002.json").write_text("{not json")
+    summary = env.run(s)
+    assert summary.rows_new == 3 and summary.rows_quarantined == 2
+    assert any("page-0001.json, row 2: patient_missing" in p for p in summary.problems)
+    assert any("page-0001.json, row 3: entered_in_error" in p for p in summary.problems)
+    assert any("page-0002.json: bad-bundle" in p for p in summary.problems)
+    assert {r.source_key: r.full_name for r in env.records()}["A1"] == "Lê Hoàng Hòa"
