@@ -144,6 +144,14 @@ def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> N
                                                                "Số hộ chiếu") and v and len(v) >= 8)
     assert len(needles) > 100 and outcome["xcoms"]
     texts = {"xcom": "\n".join(outcome["xcoms"]), "cycle.log": (tmp / "cycle.log").read_text()}
+    reports = list((Path(env["VAXPASS_HOME"]) / "reports").glob("*.html"))
+    assert reports, "finish_cycle writes the run report"
+    report = reports[0].read_text()
+    assert "Data Docs" in report and "data_docs/" in report and "Registry matching" in report
+    docs = sorted((Path(env["VAXPASS_HOME"]) / "data_docs").rglob("*.html"))
+    assert docs, "finish_cycle builds the cycle's Data Docs"
+    for page in [*reports, *docs]:
+        texts[str(page)] = page.read_text(errors="replace")
     for log in (tmp / "airflow" / "logs").rglob("*"):
         if log.is_file():
             texts[str(log)] = log.read_text(errors="replace")

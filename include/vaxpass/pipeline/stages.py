@@ -22,6 +22,7 @@ from vaxpass.issuance import issue_certificates
 from vaxpass.lineage import check_lineage
 from vaxpass.pipeline.validate import build_cycle_data_docs, validate_site
 from vaxpass.registry import SqlRegistry, match_valid_records
+from vaxpass.reports import write_run_report
 from vaxpass.review import apply_batch_decision, open_batches, release_batch
 from vaxpass.signing.keystore import load_signer
 from vaxpass.store import migrate, session_scope
@@ -141,6 +142,8 @@ def finish_cycle(s: Settings, *, cycle_id: str) -> dict[str, Any]:
     stats = cycle_stats(s, cycle_id=cycle_id)
     stats["lineage_checked"] = checked
     stats["data_docs"] = str(docs) if docs else None
+    stats["report"] = str(write_run_report(s.db_url, cycle_id=cycle_id, stats=stats,
+                                           out_dir=data_docs_root(s).parent / "reports"))
     with session_scope(s.db_url) as session:
         cycle = session.get(Cycle, cycle_id)
         assert cycle is not None
