@@ -21,7 +21,7 @@ from vaxpass.extract import ConnectionResolver, extract_site
 from vaxpass.issuance import issue_certificates
 from vaxpass.lineage import check_lineage
 from vaxpass.pipeline.validate import build_cycle_data_docs, validate_site
-from vaxpass.registry import SqlRegistry, match_valid_records
+from vaxpass.registry import MatchConfig, SqlRegistry, match_valid_records
 from vaxpass.reports import write_run_report
 from vaxpass.review import apply_batch_decision, open_batches, release_batch
 from vaxpass.signing.keystore import load_signer
@@ -90,8 +90,11 @@ def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> d
                          suite_dir=s.suite_dir).as_dict()
 
 
-def match(s: Settings, *, cycle_id: str) -> dict[str, Any]:
-    summary = match_valid_records(s.db_url, SqlRegistry(s.registry_url), cycle_id=cycle_id, key=s.pseudonym_key)
+def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None) -> dict[str, Any]:
+    """Match the valid records against the population registry (the linker with `config`, default thresholds
+    and the shipped weights when None); returns outcome and reason counts."""
+    summary = match_valid_records(s.db_url, SqlRegistry(s.registry_url), cycle_id=cycle_id, key=s.pseudonym_key,
+                                  config=config)
     return asdict(summary)
 
 

@@ -1,12 +1,14 @@
 """The population registry (CSDLQG về dân cư), read through a narrow interface.
 
-Only what matching needs is read. `SqlRegistry` reads the synthetic registry database (SQLite by default,
-PostgreSQL in production); a national API client would implement the same protocol.
+Only what matching needs is read: registry id, CCCD, linked old CMND, full name, date of birth, sex (and the
+district, for the person's row once matched). `SqlRegistry` reads the synthetic registry database (SQLite by
+default, PostgreSQL in production); a national API client would implement the same protocol: look-ups by
+identity number, and a candidate search by blocking keys (it may answer with more persons than asked for).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -29,6 +31,32 @@ class RegistryEntry:
     district_code: str
 
 
+@dataclass(frozen=True)
+class RegistryRows:
+    """A chunk of registry persons, column-wise (only the fields the linker compares)."""
+
+    registry_id: list[int]
+    cccd: list[str]
+    cmnd: list[str | None]
+    full_name: list[str]
+    dob: list[str]  # YYYY-MM-DD
+    sex: list[str]
+
+
+@dataclass(frozen=True)
+class BlockingQuery:
+    """Who the linker may compare a batch with: persons with one of these CCCDs, linked CMNDs, dates of birth
+    (YYYY-MM-DD, with the swapped and year-off variants) or CCCD prefixes (first six digits)."""
+
+    cccd: frozenset[str] = frozenset()
+    cmnd: frozenset[str] = frozenset()
+    dob: frozenset[str] = frozenset()
+    cccd_prefix: frozenset[str] = frozenset()
+
+    def size(self) -> int:
+        return len(self.cccd) + len(self.cmnd) + len(self.dob) + len(self.cccd_prefix)
+
+
 class PopulationRegistry(Protocol):
     def by_cccd(self, numbers: Iterable[str]) -> dict[str, RegistryEntry]: ...
 
@@ -36,11 +64,18 @@ class PopulationRegistry(Protocol):
 
     def by_registry_id(self, ids: Iterable[int]) -> dict[int, RegistryEntry]: ...
 
+    def candidates(self, query: BlockingQuery, *, chunk_size: int) -> Iterator[RegistryRows]:
+        """Every person agreeing with the query on at least one key, in chunks; may include others."""
+        ...
+
 
 class SqlRegistry:
     """The registry as a `persons` table in a database reachable by SQLAlchemy URL."""
 
     _COLUMNS = "registry_id, cccd, cmnd, full_name, dob, sex, district_code"
+    _MATCH_COLUMNS = "registry_id, cccd, cmnd, full_name, dob, sex"
+    # Above this many keys a filtered query is no cheaper than reading the table once.
+    SCAN_ABOVE = 4000
 
     def __init__(self, url: str) -> None:
         self._engine = engine_for(url)
@@ -65,3 +100,48 @@ class SqlRegistry:
 
     def by_registry_id(self, ids: Iterable[int]) -> dict[int, RegistryEntry]:
         return {e.registry_id: e for e in self._fetch("registry_id", sorted(set(ids)))}
+
+    def candidates(self, query: BlockingQuery, *, chunk_size: int = 250_000) -> Iterator[RegistryRows]:
+        """A filtered read for a small batch; one streamed pass over the table for a large one."""
+        if query.size() > self.SCAN_ABOVE:
+            yield from self._scan(chunk_size)
+            return
+        seen: set[int] = set()
+        found: list[Sequence[object]] = []
+        with self._engine.connect() as conn:
+            for column, values in (("cccd", query.cccd), ("cmnd", query.cmnd), ("dob", query.dob),
+                                   ("substr(cccd, 1, 6)", query.cccd_prefix)):
+                ordered = sorted(values)
+                sql = text(f"SELECT {self._MATCH_COLUMNS} FROM persons WHERE {column} IN :vals").bindparams(
+                    bindparam("vals", expanding=True))
+                for i in range(0, len(ordered), 900):
+                    for row in conn.execute(sql, {"vals": ordered[i:i + 900]}):
+                        if row[0] not in seen:
+                            seen.add(row[0])
+                            found.append(tuple(row))
+        yield _columns(list(zip(*found, strict=True)) if found else [[]] * 6)
+
+    def _scan(self, chunk_size: int) -> Iterator[RegistryRows]:
+        sql = text(f"SELECT {self._MATCH_COLUMNS} FROM persons ORDER BY registry_id")
+        if self._engine.dialect.name == "sqlite":  # the DBAPI cursor directly: twice as fast as Result rows
+            raw = self._engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(str(sql))
+                while part := cursor.fetchmany(chunk_size):
+                    yield _columns(list(zip(*part, strict=True)))
+            finally:
+                raw.close()
+            return
+        with self._engine.connect().execution_options(stream_results=True, yield_per=chunk_size) as conn:
+            result = conn.execute(sql)
+            for part in result.partitions(chunk_size):
+                yield _columns(list(zip(*part, strict=True)))
+
+
+def _columns(cols: list[Sequence[object]]) -> RegistryRows:
+    rid, cccd, cmnd, name, dob, sex = cols
+    return RegistryRows(registry_id=[int(v) for v in rid],  # type: ignore[call-overload]
+                        cccd=list(cccd), cmnd=list(cmnd), full_name=list(name),  # type: ignore[arg-type]
+                        dob=[v.isoformat() if isinstance(v, date) else str(v) for v in dob],
+                        sex=list(sex))  # type: ignore[arg-type]

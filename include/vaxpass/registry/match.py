@@ -1,19 +1,28 @@
-"""Matching valid dose records to persons: exact identity (CCCD, or an old CMND linked to one) confirmed by
-name, date of birth and sex; foreigners bypass the registry; everything else is flagged with its reason.
+"""Matching valid dose records to persons of the population registry (the police cross-check).
+
+Vietnamese records go through the linker (`linker.link`: blocking, Fellegi–Sunter weights) and get MATCHED,
+REVIEW (top candidates with per-field evidence) or NO_MATCH (sent to the district as "not found"); foreigners
+bypass the registry (FOREIGN, identified by passport), as the regulation says. Counts only leave this module.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from vaxpass.identity import pseudonym
-from vaxpass.registry.adapter import PopulationRegistry, RegistryEntry
-from vaxpass.registry.compare import AGREE, compare_dob, compare_name, compare_sex
+from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, RegistryEntry
+from vaxpass.registry.config import MatchConfig
+from vaxpass.registry.decide import Decision, decide
+from vaxpass.registry.history import link_key
+from vaxpass.registry.linker import link
+from vaxpass.registry.prepare import Vocab, prepare_records
 from vaxpass.store import session_scope
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
 
@@ -22,6 +31,16 @@ from vaxpass.store.models import DoseRecord, MatchDecision, Person
 class MatchSummary:
     outcomes: dict[str, int]
     reasons: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RecordIdentity:
+    """What matching reads of a dose record."""
+
+    full_name: str | None
+    dob: date | None
+    sex: str | None
+    national_id: str | None
 
 
 def _registry_person(key: bytes, entry: RegistryEntry) -> dict[str, Any]:
@@ -56,56 +75,77 @@ def person_from_registry(session: Session, key: bytes, entry: RegistryEntry) -> 
     return str(person["id"])
 
 
-def _decide(rec: DoseRecord, by_cccd: dict[str, RegistryEntry],
-            by_cmnd: dict[str, RegistryEntry]) -> tuple[str, str, str, RegistryEntry | None, dict[str, Any]]:
-    """(outcome, method, reason, candidate, evidence) for one Vietnamese record."""
-    nid = rec.national_id or ""
-    entry, method = (by_cccd.get(nid), "cccd") if len(nid) == 12 else (by_cmnd.get(nid), "cmnd")
-    if not nid:
-        return "REVIEW", "none", "id_missing", None, {}
-    if entry is None:
-        return "REVIEW", method, "id_not_in_registry", None, {}
-    evidence = {"name": compare_name(rec.full_name, entry.full_name), "dob": compare_dob(rec.dob, entry.dob),
-                "sex": compare_sex(rec.sex, entry.sex)}
-    disagree = [f for f, v in evidence.items() if v not in AGREE]
-    if not disagree:
-        return "MATCHED", method, "identity_confirmed", entry, evidence
-    return "REVIEW", method, f"{'_'.join(disagree)}_disagree", entry, evidence
+def _dob_variants(d: date) -> Iterator[date]:
+    yield d
+    if d.day <= 12 and d.day != d.month:
+        yield date(d.year, d.day, d.month)
+    for dy in (-1, 1):
+        try:
+            yield d.replace(year=d.year + dy)
+        except ValueError:  # 29 February
+            yield d.replace(year=d.year + dy, day=28) + timedelta(days=1)
 
 
-def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: str, key: bytes) -> MatchSummary:
+def blocking_query(records: Sequence[RecordIdentity]) -> BlockingQuery:
+    """The registry keys a batch can block on (the linker applies the exact rules on what comes back)."""
+    ids = [r.national_id for r in records if r.national_id and r.national_id.isdigit()]
+    return BlockingQuery(
+        cccd=frozenset(i for i in ids if len(i) == 12), cmnd=frozenset(i for i in ids if len(i) == 9),
+        dob=frozenset(v.isoformat() for r in records if r.dob for v in _dob_variants(r.dob)),
+        cccd_prefix=frozenset(i[:6] for i in ids if len(i) == 12))
+
+
+def match_identities(records: Sequence[RecordIdentity], registry: PopulationRegistry,
+                     config: MatchConfig | None = None) -> list[Decision]:
+    """Decide every record against the registry (no store involved: the benchmark calls this too)."""
+    cfg = config or MatchConfig()
+    vocab = Vocab()
+    side = prepare_records(vocab, full_name=[r.full_name for r in records], dob=[r.dob for r in records],
+                           sex=[r.sex for r in records], national_id=[r.national_id for r in records])
+    chunks = registry.candidates(blocking_query(records), chunk_size=cfg.scan_chunk) if records else iter(())
+    return decide(link(side, chunks, vocab, cfg), len(records), cfg)
+
+
+def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: str, key: bytes,
+                        config: MatchConfig | None = None) -> MatchSummary:
     """Match every valid record not yet matched; returns counts only (no personal data)."""
     outcomes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     with session_scope(db_url) as session:
-        records = session.scalars(select(DoseRecord).where(DoseRecord.status == "valid")).all()
-        ids = [r.national_id for r in records if r.nationality == "VN" and r.national_id]
-        by_cccd = registry.by_cccd(i for i in ids if len(i) == 12)
-        by_cmnd = registry.by_cmnd(i for i in ids if len(i) == 9)
+        records = session.scalars(select(DoseRecord).where(DoseRecord.status == "valid")
+                                  .order_by(DoseRecord.id)).all()
+        citizens = [r for r in records if r.nationality == "VN"]
+        decided = match_identities([RecordIdentity(r.full_name, r.dob, r.sex, r.national_id) for r in citizens],
+                                   registry, config)
+        matched_ids = [d.candidate_registry_ids[0] for d in decided if d.outcome == "MATCHED"]
+        entries = registry.by_registry_id(matched_ids) if matched_ids else {}
+        by_record = dict(zip((r.id for r in citizens), decided, strict=True))
         persons: dict[str, dict[str, Any]] = {}
         decisions: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for rec in records:
             person: dict[str, Any] | None = None
-            evidence: dict[str, Any] = {}
-            entry: RegistryEntry | None = None
             if rec.nationality != "VN":
-                person, outcome, method, reason = _foreign_person(key, rec), "FOREIGN", "passport", "foreign_national"
+                person = _foreign_person(key, rec)
+                row: dict[str, Any] = {"outcome": "FOREIGN", "method": "passport", "reason": "foreign_national", "score": 1.0,
+                       "evidence": {}, "candidate_registry_ids": []}
             else:
-                outcome, method, reason, entry, evidence = _decide(rec, by_cccd, by_cmnd)
-                if outcome == "MATCHED" and entry is not None:
-                    person = _registry_person(key, entry)
+                d = by_record[rec.id]
+                if d.outcome == "MATCHED":
+                    person = _registry_person(key, entries[d.candidate_registry_ids[0]])
+                evidence = d.evidence
+                if d.outcome != "MATCHED" and rec.national_id:
+                    evidence = {**evidence, "link_key": link_key(key, rec.national_id)}
+                row = {"outcome": d.outcome, "method": d.method, "reason": d.reason, "score": d.score,
+                       "evidence": evidence, "candidate_registry_ids": d.candidate_registry_ids}
             person_id: str | None = person["id"] if person else None
             if person is not None and person_id is not None:
                 persons[person_id] = person
-            decisions.append({"dose_record_id": rec.id, "cycle_id": cycle_id, "outcome": outcome, "method": method,
-                              "reason": reason, "score": 1.0 if person else 0.0, "evidence": evidence,
-                              "candidate_registry_ids": [entry.registry_id] if entry else [],
-                              "person_id": person_id})
+            decisions.append({"dose_record_id": rec.id, "cycle_id": cycle_id, "person_id": person_id, **row})
             updates.append({"id": rec.id, "status": "matched" if person else "flagged",
-                            "status_reason": None if person else reason, "person_id": person_id})
-            outcomes[outcome] += 1
-            reasons[reason] += 1
+                            "status_reason": None if person else row["reason"], "person_id": person_id})
+            outcomes[row["outcome"]] += 1
+            reasons[row["reason"]] += 1
         session.expunge_all()
         save_persons(session, persons)
         if decisions:

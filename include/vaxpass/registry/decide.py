@@ -1,0 +1,116 @@
+"""From the linker's candidates to one decision per record: MATCHED, REVIEW or NO_MATCH, with its evidence.
+
+Evidence holds comparison levels and weights only — never a name, number or date — so it can be stored with the
+decision, shown to a district reviewer and kept in lineage. Reason codes:
+- MATCHED: `identity_confirmed` (the CCCD or linked CMND agrees and so do name, date of birth and sex) or
+  `probable_match` (the weights carry it, e.g. a missing or mistyped ID);
+- REVIEW: `ambiguous_candidates` (the runner-up is within the margin), else the fields that disagree on the best
+  candidate (`dob_disagree`, `name_sex_disagree`, …) or `weak_evidence`;
+- NO_MATCH: `no_match` (no candidate reached the lower threshold; the district sees it as "not found").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vaxpass.registry.config import LEVELS, MatchConfig
+from vaxpass.registry.linker import FIELDS, Candidates
+
+MODEL = "fellegi-sunter/v1"
+# Levels that count as agreement when naming what disagrees.
+AGREEING = {"id": {"cccd_exact", "cmnd_exact", "missing"},
+            "name": {"exact", "folded", "surname_variant", "reordered", "middle_dropped"},
+            "dob": {"exact"}, "sex": {"exact", "missing"}}
+CONFIRMING = {"name": {"exact", "folded", "surname_variant", "reordered", "middle_dropped"},
+              "dob": {"exact"}, "sex": {"exact"}}
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # MATCHED | REVIEW | NO_MATCH
+    method: str  # cccd | cmnd | probabilistic
+    reason: str
+    score: float  # the match probability of the best candidate
+    evidence: dict[str, Any]
+    candidate_registry_ids: list[int]
+
+
+def probability(weight: float) -> float:
+    return 1.0 / (1.0 + math.pow(2.0, -weight)) if weight > -1000 else 0.0
+
+
+class _FieldEvidence:
+    """{field: {level, weight}} per combination of levels, built once (evidence dicts are read only)."""
+
+    def __init__(self, config: MatchConfig, levels: dict[str, np.ndarray]) -> None:
+        self._config = config
+        self._cache: dict[int, dict[str, dict[str, Any]]] = {}
+        code = np.zeros(len(levels[FIELDS[0]]), dtype=np.int64)
+        for f in FIELDS:
+            code = code * 16 + levels[f].astype(np.int64)
+        self._codes: list[int] = code.tolist()
+
+    def __call__(self, k: int) -> dict[str, dict[str, Any]]:
+        code = self._codes[k]
+        found = self._cache.get(code)
+        if found is None:
+            found = {}
+            for n, f in enumerate(reversed(FIELDS)):
+                lv = LEVELS[f][(code >> (4 * n)) & 15]
+                found[f] = {"level": lv, "weight": float(self._config.weights[f][lv])}
+            found = {f: found[f] for f in FIELDS}
+            self._cache[code] = found
+        return found
+
+
+def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decision]:
+    """One decision per record position 0..n_records-1."""
+    starts = np.searchsorted(cands.record, np.arange(n_records + 1))
+    thresholds = config.summary()
+    field_evidence = _FieldEvidence(config, cands.levels)
+    weights: list[float] = cands.weight.tolist()
+    registry_ids: list[int] = cands.registry_id.tolist()
+    best_weights: list[float] = cands.best_weight.tolist()
+    bounds: list[int] = starts.tolist()
+    out: list[Decision] = []
+    for r in range(n_records):
+        lo, hi = bounds[r], bounds[r + 1]
+        best = best_weights[r]
+        shown = [k for k in range(lo, hi) if weights[k] >= config.lower][:config.max_candidates]
+        if not shown:
+            evidence: dict[str, Any] = {"model": MODEL, "thresholds": thresholds, "best_weight": round(best, 2)
+                        if math.isfinite(best) else None, "candidates": []}
+            out.append(Decision("NO_MATCH", "probabilistic", "no_match", probability(best), evidence, []))
+            continue
+        top = lo
+        w1 = weights[top]
+        w2 = weights[top + 1] if hi - lo > 1 else -math.inf
+        gap = w1 - w2
+        candidates: list[dict[str, Any]] = [{"registry_id": registry_ids[k], "rank": n + 1,
+                                             "weight": round(weights[k], 2),
+                                             "probability": round(probability(weights[k]), 6),
+                                             "fields": field_evidence(k)} for n, k in enumerate(shown)]
+        evidence = {"model": MODEL, "thresholds": thresholds, "candidates": candidates,
+                    "runner_up_gap": round(gap, 2) if math.isfinite(gap) else None}
+        fields: dict[str, dict[str, Any]] = candidates[0]["fields"]
+        id_level = fields["id"]["level"]
+        method = {"cccd_exact": "cccd", "cmnd_exact": "cmnd"}.get(id_level, "probabilistic")
+        if w1 >= config.upper and gap >= config.margin:
+            confirmed = method != "probabilistic" and all(fields[f]["level"] in ok for f, ok in CONFIRMING.items())
+            reason = "identity_confirmed" if confirmed else "probable_match"
+            out.append(Decision("MATCHED", method, reason, probability(w1), evidence,
+                                [int(c["registry_id"]) for c in candidates]))
+            continue
+        if w1 >= config.upper:
+            reason = "ambiguous_candidates"
+        else:
+            bad = [f for f in FIELDS if fields[f]["level"] not in AGREEING[f]]
+            reason = f"{'_'.join(bad)}_disagree" if bad else ("id_missing" if id_level == "missing"
+                                                              else "weak_evidence")
+        out.append(Decision("REVIEW", method, reason, probability(w1), evidence,
+                            [int(c["registry_id"]) for c in candidates]))
+    return out
