@@ -172,6 +172,17 @@ def cmd_quality_holds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from vaxpass.lineage.chain import lineage_chain, render_tree
+
+    chain = lineage_chain(_settings_or_url(args), args.ident)
+    if chain is None:
+        sys.stderr.write(f"vaxpass: no certificate {args.ident}\n")
+        return 1
+    _out(json.dumps(chain, ensure_ascii=False, indent=2) if args.json else render_tree(chain))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaxpass", description=__doc__)
     parser.add_argument("--home", help="vaxpass home folder (default $VAXPASS_HOME or ./.vaxpass)")
@@ -220,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--by", help="who releases it (default $USER)")
     release.set_defaults(func=cmd_quality_release)
     quality.add_parser("holds", help="list held site batches as JSON").set_defaults(func=cmd_quality_holds)
+
+    lineage = sub.add_parser("lineage", help="a certificate's chain, from source row to signature")
+    lineage.add_argument("ident", help="a UVCI or a certificate id")
+    lineage.add_argument("--json", action="store_true", help="machine-readable output")
+    lineage.set_defaults(func=cmd_lineage)
 
     verify = sub.add_parser("verify", help="verify an HC1 string (or a file holding one)")
     verify.add_argument("hc1")
