@@ -17,42 +17,43 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("VAXPASS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
-def _pg_admin():  # type: ignore[no-untyped-def]
-    from sqlalchemy import create_engine
-
-    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-
-
-@pytest.fixture
-def pg_databases() -> Iterator[Callable[[], str]]:
-    """A factory of fresh PostgreSQL databases, dropped afterwards. Skips locally without PostgreSQL; fails in
-    CI (CI=true), where PostgreSQL is a required service."""
-    from sqlalchemy import text
+def database_factory(service: str, admin_url: str, *, create: str, drop: str,
+                     url_suffix: str = "") -> Iterator[Callable[[], str]]:
+    """Yield a factory of fresh databases on a server (`create`/`drop` are SQL with a `{name}` slot), and drop
+    them afterwards. Skips locally when the server is unreachable; fails in CI (CI=true), where it is required."""
+    from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
-    engine = _pg_admin()
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     made: list[str] = []
 
     def make() -> str:
         name = f"vaxpass_t_{uuid.uuid4().hex[:10]}"
         try:
             with engine.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                conn.execute(text(create.format(name=name)))
         except OperationalError as exc:
             if IN_CI:
-                pytest.fail(f"PostgreSQL is required in CI (CI=true) but unreachable: {exc}")
-            pytest.skip(f"PostgreSQL unreachable: {exc}")
+                pytest.fail(f"{service} is required in CI (CI=true) but unreachable: {exc}")
+            pytest.skip(f"{service} unreachable: {exc}")
         made.append(name)
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        return admin_url.rsplit("/", 1)[0] + f"/{name}{url_suffix}"
 
     yield make
     from sqlalchemy.orm import close_all_sessions
 
-    close_all_sessions()
     from vaxpass.store.db import engine_for
 
-    engine_for.cache_clear()
+    close_all_sessions()
+    engine_for.cache_clear()  # pooled connections would keep a database from being dropped
     with engine.connect() as conn:
         for name in made:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(drop.format(name=name)))
     engine.dispose()
+
+
+@pytest.fixture
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """A factory of fresh PostgreSQL databases, dropped afterwards."""
+    yield from database_factory("PostgreSQL", PG_ADMIN_URL, create='CREATE DATABASE "{name}"',
+                                drop='DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import IN_CI
+from tests.conftest import database_factory
 from tests.factories import make_store, site
 from vaxpass.domain import SiteConfig, SourceConfig
 from vaxpass.extract import ExtractionSummary, extract_site
@@ -57,26 +56,7 @@ def env(tmp_path: Path) -> Env:
 @pytest.fixture
 def mariadb_databases() -> Iterator[Callable[[], str]]:
     """A factory of fresh MariaDB databases, dropped afterwards; skips locally without MariaDB, fails in CI."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
-
-    engine = create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"vaxpass_t_{uuid.uuid4().hex[:10]}"
-        try:
-            with engine.connect() as conn:
-                conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
-        except OperationalError as exc:
-            if IN_CI:
-                pytest.fail(f"MariaDB is required in CI (CI=true) but unreachable: {exc}")
-            pytest.skip(f"MariaDB unreachable: {exc}")
-        made.append(name)
-        return MARIADB_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
-
-    yield make
-    with engine.connect() as conn:
-        for name in made:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    engine.dispose()
+    yield from database_factory(
+        "MariaDB", MARIADB_ADMIN_URL, url_suffix="?charset=utf8mb4",
+        create="CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        drop="DROP DATABASE IF EXISTS `{name}`")
