@@ -13,6 +13,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from vaxpass.text import fold_name
+
 # SNOMED CT codes of the vaccine-prophylaxis value set (J07BX03 is deprecated and not used).
 _MRNA = "1119349007"
 _INACTIVATED = "1157024006"
@@ -62,15 +64,9 @@ _CATALOGUE: tuple[tuple[Vaccine, tuple[str, ...]], ...] = (
      ("Novavax", "Nuvaxovid")),
 )
 
-# Đ/đ has no Unicode decomposition, so stripping marks alone would keep it.
-_EXTRA_FOLD = str.maketrans({"đ": "d", "Đ": "D"})
-
-
 def _fold(name: str) -> str:
-    """The compare key: NFC, without diacritics, case-folded, letters and digits only ("A-Z" -> "az")."""
-    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFC", name).translate(_EXTRA_FOLD))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return "".join(c for c in stripped.casefold() if c.isalnum())
+    """The compare key: folded (no diacritics, Đ→D, case-folded), letters and digits only ("A-Z" -> "az")."""
+    return "".join(c for c in fold_name(name) if c.isalnum())
 
 
 _BY_FOLDED: dict[str, Vaccine] = {}

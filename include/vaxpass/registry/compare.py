@@ -12,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from vaxpass.text import fold_name
+
 # Regional spellings of one surname (folded), mapped to one representative.
 SURNAME_CLASSES: dict[str, str] = {"huynh": "hoang", "vo": "vu"}
 # Common family names (folded): a record whose last word is one of them and whose first is not was probably
@@ -23,31 +25,9 @@ FAMILY_NAMES = frozenset({
 })
 
 
-def _fold_table() -> dict[int, str]:
-    table: dict[int, str] = {}
-    for cp in range(0x00C0, 0x1F00):
-        ch = chr(cp)
-        base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
-        if base != ch and base.isascii():
-            table[cp] = base
-    table[ord("đ")], table[ord("Đ")] = "d", "D"  # Đ has no Unicode decomposition
-    return table
-
-
-_FOLD = _fold_table()
-
-
 def nfc_key(name: str) -> str:
     """NFC, casefolded, spaces collapsed: equal only when typed the same way."""
     return " ".join(unicodedata.normalize("NFC", name).casefold().split())
-
-
-def fold_name(name: str) -> str:
-    """Casefolded, diacritics dropped, Đ→D (it has no decomposition), spaces collapsed.
-
-    Both tone placements (Hoà/Hòa) and NFD input fold to the same text.
-    """
-    return " ".join(unicodedata.normalize("NFC", name).casefold().translate(_FOLD).split())
 
 
 @dataclass(frozen=True)
