@@ -16,34 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from embedded import REPO, airflow_env, ensure_passwords, reviewer_name, run, users_for
+from embedded import REPO, run
 
+from tests.environment import prepare_environment
 from tests.interop.verifier import verify_independently
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def _prepare(tmp: Path, *, metadata_url: str | None, ops_url: str | None, persons: int = 400) -> dict[str, str]:
-    vaxpass_home = tmp / "vaxpass"
-    data = vaxpass_home / "data"
-    py = sys.executable
-    base_env = {"VAXPASS_HOME": str(vaxpass_home)} | ({"VAXPASS_DB_URL": ops_url} if ops_url else {})
-    env0 = airflow_env(airflow_home=tmp / "airflow", vaxpass_home=vaxpass_home, users={}, ops_url=ops_url)
-    run([py, "-m", "vaxpass.cli", "synth", "--out", str(data), "--persons", str(persons), "--seed", "11",
-         "--no-progress"], env0 | base_env, stdout=subprocess.DEVNULL)
-    sites = json.loads((data / "sites.json").read_text())
-    districts = sorted({s["district_code"] for s in sites})
-    users = users_for(districts)
-    ensure_passwords(tmp / "airflow" / "passwords.json", users)
-    env = airflow_env(airflow_home=tmp / "airflow", vaxpass_home=vaxpass_home, users=users,
-                      metadata_url=metadata_url, ops_url=ops_url)
-    run([py, "-m", "vaxpass.cli", "init"], env, stdout=subprocess.DEVNULL)
-    for district in districts:
-        run([py, "-m", "vaxpass.cli", "reviewer", "add", "--user", reviewer_name(district), "--district", district],
-            env, stdout=subprocess.DEVNULL)
-    run([str(Path(py).parent / "airflow"), "db", "migrate"], env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    return env
 
 
 def _run_cycle(tmp: Path, env: dict[str, str]) -> dict:
@@ -161,7 +139,7 @@ def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> N
 
 
 def test_cycle_on_sqlite(tmp_path: Path) -> None:
-    env = _prepare(tmp_path, metadata_url=None, ops_url=None)
+    env = prepare_environment(tmp_path, metadata_url=None, ops_url=None)
     outcome = _run_cycle(tmp_path, env)
     _check_cycle(tmp_path, env, outcome)
     # A rerun of the whole cycle issues nothing new and drops nothing.
@@ -180,6 +158,6 @@ def test_cycle_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_cycle_on_postgres(tmp_path: Path, pg_databases: Callable[[], str]) -> None:
-    env = _prepare(tmp_path, metadata_url=pg_databases(), ops_url=pg_databases())
+    env = prepare_environment(tmp_path, metadata_url=pg_databases(), ops_url=pg_databases())
     outcome = _run_cycle(tmp_path, env)
     _check_cycle(tmp_path, env, outcome)

@@ -1,0 +1,16 @@
+"""Registers vaxpass's pages with Airflow: the FastAPI app at /vaxpass and its entries in the UI."""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from vaxpass_web.app import URL_PREFIX, create_app
+
+
+class VaxpassPlugin(AirflowPlugin):
+    name = "vaxpass"
+    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "vaxpass"}]
+    external_views = [
+        {"name": "vaxpass", "href": f"{URL_PREFIX}/", "destination": "nav", "category": "vaxpass",
+         "url_route": "vaxpass"},
+    ]
