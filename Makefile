@@ -19,8 +19,10 @@ $(STAMP): requirements.txt pyproject.toml tests/interop/package-lock.json
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	# the independent JavaScript EU-DCC verifier the tests check certificates with
 	npm ci --prefix tests/interop --no-audit --no-fund --silent
-	# poppler's pdfsig: an independent PDF-signature check in the tests (Debian package)
-	command -v pdfsig >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils)
+	# Debian packages the tests use: poppler's pdfsig (an independent PDF-signature check) and Chromium (the
+	# browser tests drive it with Playwright; no browser download)
+	command -v pdfsig >/dev/null && command -v chromium >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils chromium)
 	touch $(STAMP)
 
 run: venv

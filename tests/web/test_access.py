@@ -3,8 +3,11 @@ issuance DAG see the pages, and acting on a district is for that district's revi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from embedded import ENGINEER, MANAGER, reviewer_name
+from playwright.sync_api import Page
 
 from tests.web.server import AirflowServer
 
@@ -55,3 +58,9 @@ def test_the_plugin_is_listed_with_its_view(web: AirflowServer) -> None:
         plugins = client.get("/api/v2/plugins").json()["plugins"]
     vaxpass = next(p for p in plugins if p["name"] == "vaxpass")
     assert any(v["href"] == "/vaxpass/" for v in vaxpass["external_views"])
+
+
+def test_a_manager_signs_in_through_the_airflow_ui_and_opens_vaxpass(signed_in: Callable[[str], Page]) -> None:
+    page = signed_in(MANAGER)
+    page.goto("/vaxpass/")
+    assert page.locator("#who").inner_text() == MANAGER
