@@ -48,19 +48,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _pki_init(s: Settings) -> None:
-    """Root CA and document signer (idempotent); the signer goes into the ops store so the trust list has it."""
-    from vaxpass.issuance.issue import register_signer
-    from vaxpass.signing.keystore import load_signer
-    from vaxpass.signing.pki import ensure_document_signer, ensure_root_ca
-    from vaxpass.store import migrate, session_scope
+    """Root CA, document signer, PDF signer and one head-of-facility key per site of `sites.json` (idempotent);
+    every certificate goes into the ops store, so the trust list and `pki list` have it."""
+    from vaxpass.signing.admin import init_pki
 
-    now = datetime.now(UTC)
-    ensure_root_ca(s.pki_dir, s.key_passphrase, now=now)
-    ensure_document_signer(s.pki_dir, s.key_passphrase, s.dsc_path, now=now)
-    migrate(s.db_url)
-    with session_scope(s.db_url) as session:
-        register_signer(session, load_signer(s.dsc_path, s.key_passphrase), purpose="dsc",
-                        store_ref=str(s.dsc_path))
+    init_pki(s, now=datetime.now(UTC))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -80,6 +72,57 @@ def cmd_pki_init(args: argparse.Namespace) -> int:
     s = _settings(args)
     _pki_init(s)
     _out(f"root CA and document signer in {s.pki_dir}")
+    return 0
+
+
+def cmd_pki_issue_facility(args: argparse.Namespace) -> int:
+    from vaxpass.signing.admin import find_site, issue_facility
+
+    s = _settings(args)
+    path, issued = issue_facility(s, find_site(s, args.site), now=datetime.now(UTC))
+    _out(f"head-of-facility key for site {args.site} {'issued' if issued else 'already valid'}: {path}")
+    return 0
+
+
+def cmd_pki_list(args: argparse.Namespace) -> int:
+    from vaxpass.signing.admin import keys
+
+    now = datetime.now(UTC)
+    rows = [{"role": k.purpose, "kid": k.kid, "subject": k.subject, "not_before": k.not_before.isoformat(),
+             "not_after": k.not_after.isoformat(), "status": k.state_at(now), "store": k.store_kind}
+            for k in keys(_settings(args))]
+    if args.json:
+        _out(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    _out(f"{'role':<9} {'kid':<16} {'status':<13} {'valid from':<10} {'until':<10} subject")
+    for r in rows:
+        _out(f"{r['role']:<9} {r['kid']:<16} {r['status']:<13} {r['not_before'][:10]:<10} {r['not_after'][:10]:<10} "
+             f"{r['subject']}")
+    return 0
+
+
+def cmd_pki_revoke(args: argparse.Namespace) -> int:
+    from vaxpass.signing.admin import revoke_key
+
+    role = revoke_key(_settings(args), args.kid, now=datetime.now(UTC))
+    _out(f"{role} key {args.kid} revoked: it leaves the trust list and signs nothing more")
+    return 0
+
+
+def cmd_pki_rotate(args: argparse.Namespace) -> int:
+    from vaxpass.signing.admin import rotate
+
+    old, new = rotate(_settings(args), now=datetime.now(UTC))
+    _out(f"document signer rotated: {old} retired (stays in the trust list), {new} active")
+    return 0
+
+
+def cmd_revocation_export(args: argparse.Namespace) -> int:
+    from vaxpass.signing.admin import revocation_list
+
+    hashes = revocation_list(_settings_or_url(args))
+    Path(args.out).write_text(json.dumps({"kind": "uvci-sha256", "hashes": hashes}, indent=2) + "\n")
+    _out(f"{len(hashes)} revoked certificate(s) written to {args.out}")
     return 0
 
 
@@ -198,8 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(func=cmd_synth)
 
     pki = sub.add_parser("pki", help="the project's own CA").add_subparsers(dest="pki_command", required=True)
-    pki.add_parser("init", help="create the root CA and a document signer (idempotent)").set_defaults(
+    pki.add_parser("init", help="create the root CA, document and PDF signers, site heads' keys (idempotent)").set_defaults(
         func=cmd_pki_init)
+    facility = pki.add_parser("issue-facility", help="issue (or renew) a site head's signing certificate")
+    facility.add_argument("--site", required=True, help="site code from sites.json")
+    facility.set_defaults(func=cmd_pki_issue_facility)
+    plist = pki.add_parser("list", help="every signing certificate: role, kid, validity, status")
+    plist.add_argument("--json", action="store_true")
+    plist.set_defaults(func=cmd_pki_list)
+    revoke = pki.add_parser("revoke", help="revoke a signing key by kid (hex)")
+    revoke.add_argument("kid")
+    revoke.set_defaults(func=cmd_pki_revoke)
+    pki.add_parser("rotate", help="a new document signer; the old one is retired").set_defaults(func=cmd_pki_rotate)
     export_root = pki.add_parser("export-root", help="write the root CA certificate (PEM)")
     export_root.add_argument("--out", required=True)
     export_root.set_defaults(func=cmd_pki_export_root)
@@ -222,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     texport = trust.add_parser("export", help="write the trust list JSON")
     texport.add_argument("--out", required=True)
     texport.set_defaults(func=cmd_trustlist_export)
+
+    revocation = sub.add_parser("revocation", help="revoked certificates").add_subparsers(dest="rc", required=True)
+    rexport = revocation.add_parser("export", help="write the SHA-256 hashes of revoked UVCIs as JSON")
+    rexport.add_argument("--out", required=True)
+    rexport.set_defaults(func=cmd_revocation_export)
 
     quality = sub.add_parser("quality", help="data quality: site batches held by the threshold").add_subparsers(
         dest="qc", required=True)

@@ -8,10 +8,11 @@ from pathlib import Path
 from cryptography import x509
 from sqlalchemy import select
 
+from vaxpass.signing.keys import trusted_dsc_ders
 from vaxpass.signing.qr import write_qr_png
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, SigningKey
+from vaxpass.store.models import Certificate
 
 
 def safe_name(uvci: str) -> str:
@@ -35,9 +36,9 @@ def export_certificates(db_url: str, out: Path, *, fmt: str = "hc1", limit: int 
 
 
 def export_trustlist(db_url: str, out: Path) -> int:
-    """The document signer certificates known to the ops store, as the JSON trust list verifiers load."""
+    """The document signer certificates known to the ops store (active and retired, not revoked), as the JSON trust list verifiers load."""
     with session_scope(db_url) as session:
-        ders = session.scalars(select(SigningKey.certificate_der).where(SigningKey.purpose == "dsc")).all()
+        ders = trusted_dsc_ders(session)
     certs = [x509.load_der_x509_certificate(der) for der in ders]
     TrustList.from_certificates(certs, country="VN").save(out)
     return len(certs)
