@@ -21,6 +21,8 @@ $(STAMP): requirements.txt pyproject.toml tests/interop/package-lock.json
 	npm ci --prefix tests/interop --no-audit --no-fund --silent
 	# poppler's pdfsig: an independent PDF-signature check in the tests (Debian package)
 	command -v pdfsig >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils)
+	# NSS certutil: the tests make pdfsig trust the exported root CA (Debian package)
+	command -v certutil >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools)
 	touch $(STAMP)
 
 run: venv

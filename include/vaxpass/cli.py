@@ -160,7 +160,15 @@ def cmd_certificates_export(args: argparse.Namespace) -> int:
     from vaxpass.exports import export_certificates
 
     s = _settings(args)
-    n = export_certificates(s.db_url, Path(args.out), fmt=args.format, limit=args.limit)
+    if args.format == "pdf":
+        from vaxpass.exports import export_pdf_certificates
+        from vaxpass.signing.admin import pdf_signer_path
+        from vaxpass.signing.keystore import load_signer
+
+        signer = load_signer(pdf_signer_path(s), s.key_passphrase)
+        n = export_pdf_certificates(s.db_url, Path(args.out), signer, limit=args.limit)
+    else:
+        n = export_certificates(s.db_url, Path(args.out), fmt=args.format, limit=args.limit)
     _out(f"{n} certificate(s) written to {args.out}")
     return 0
 
@@ -175,25 +183,33 @@ def cmd_trustlist_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from vaxpass.errors import VerificationError
-    from vaxpass.signing.hcert import decode_hc1, verify_hc1
-    from vaxpass.signing.trustlist import TrustList
+    """VALID (exit 0) or INVALID with the reason (exit 1); unusable options (exit 2, from main)."""
+    from cryptography import x509
 
-    text = args.hc1.strip()
-    if os.path.exists(text):
-        text = Path(text).read_text().strip()
-    trust = TrustList.load(Path(args.trustlist))
-    try:
-        decoded = verify_hc1(text, trust, now=datetime.now(UTC))
-    except VerificationError as exc:
-        try:
-            _out(json.dumps(decode_hc1(text).payload, ensure_ascii=False, indent=2))
-        except VerificationError:
-            pass
-        _out(f"INVALID: {exc.reason}" + (f" ({exc.detail})" if exc.detail else ""))
+    from vaxpass.errors import ConfigError
+    from vaxpass.signing.trustlist import TrustList
+    from vaxpass.signing.verify import load_revocations, trust_of_certificate, verify_input
+
+    if bool(args.trustlist) == bool(args.trust_cert):
+        raise ConfigError("give exactly one of --trustlist FILE and --trust-cert CERT")
+    trust = TrustList.load(Path(args.trustlist)) if args.trustlist else trust_of_certificate(Path(args.trust_cert))
+    at = datetime.fromisoformat(args.at.replace("Z", "+00:00")) if args.at else datetime.now(UTC)
+    if at.tzinfo is None:
+        raise ConfigError("--at needs a time zone, e.g. 2027-01-01T00:00:00Z")
+    revoked = load_revocations(Path(args.revocations)) if args.revocations else set()
+    roots = [x509.load_pem_x509_certificate(Path(args.root).read_bytes())] if args.root else []
+    verdict = verify_input(args.input, trust, at=at, revoked=revoked, pdf_roots=roots)
+    if verdict.payload is not None:
+        _out(json.dumps(verdict.payload, ensure_ascii=False, indent=2))
+    for note in verdict.notes:
+        _out(note)
+    if not verdict.valid:
+        _out(f"INVALID: {verdict.reason}" + (f" ({verdict.detail})" if verdict.detail else ""))
         return 1
-    _out(json.dumps(decoded.payload, ensure_ascii=False, indent=2))
-    _out(f"VALID: kid {decoded.kid.hex()}, issued {decoded.issued_at:%Y-%m-%d}, expires {decoded.expires_at:%Y-%m-%d}")
+    decoded = verdict.decoded
+    assert decoded is not None
+    _out(f"VALID: {verdict.form}, kid {decoded.kid.hex()}, issued {decoded.issued_at:%Y-%m-%d}, "
+         f"expires {decoded.expires_at:%Y-%m-%d}")
     return 0
 
 
@@ -266,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     certs = sub.add_parser("certificates", help="issued certificates").add_subparsers(dest="cc", required=True)
     export = certs.add_parser("export", help="write every current certificate")
-    export.add_argument("--format", choices=["hc1", "png"], default="hc1")
+    export.add_argument("--format", choices=["hc1", "png", "pdf"], default="hc1",
+                        help="HC1 text, QR image, or the signed bilingual PDF certificate")
     export.add_argument("--out", required=True)
     export.add_argument("--limit", type=int, default=None, help="only the first N certificates")
     export.set_defaults(func=cmd_certificates_export)
@@ -295,9 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("--json", action="store_true", help="machine-readable output")
     lineage.set_defaults(func=cmd_lineage)
 
-    verify = sub.add_parser("verify", help="verify an HC1 string (or a file holding one)")
-    verify.add_argument("hc1")
-    verify.add_argument("--trustlist", required=True)
+    verify = sub.add_parser("verify", help="verify a certificate: HC1 text, a file holding it, a QR image or a PDF")
+    verify.add_argument("input", help="HC1:… text, or a .txt, .png/.jpg (QR) or .pdf file")
+    verify.add_argument("--trustlist", help="trust list JSON (`vaxpass trustlist export`)")
+    verify.add_argument("--trust-cert", help="a single document signer certificate (DER or PEM) instead")
+    verify.add_argument("--at", help="validation time, ISO 8601 with zone (default: now)")
+    verify.add_argument("--revocations", help="revocation list JSON (`vaxpass revocation export`)")
+    verify.add_argument("--root", help="root CA (PEM) a PDF's signature must chain to (`vaxpass pki export-root`)")
     verify.set_defaults(func=cmd_verify)
     return parser
 

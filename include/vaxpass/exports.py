@@ -1,4 +1,4 @@
-"""Exports from the ops store: certificates (HC1 text or QR PNG) and the document signer trust list."""
+"""Exports from the ops store: certificates (HC1 text, QR PNG or signed PDF) and the document signer trust list."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 from cryptography import x509
 from sqlalchemy import select
 
+from vaxpass.signing.hcert import decode_hc1
 from vaxpass.signing.keys import trusted_dsc_ders
+from vaxpass.signing.keystore import Signer
+from vaxpass.signing.pades import PadesSigner
+from vaxpass.signing.pdfcert import PdfCertificateSigner
 from vaxpass.signing.qr import write_qr_png
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.store import session_scope
@@ -32,6 +36,22 @@ def export_certificates(db_url: str, out: Path, *, fmt: str = "hc1", limit: int 
             write_qr_png(hc1, out / f"{safe_name(uvci)}.png")
         else:
             (out / f"{safe_name(uvci)}.txt").write_text(hc1 + "\n")
+    return len(rows)
+
+
+def export_pdf_certificates(db_url: str, out: Path, signer: Signer, *, limit: int | None = None) -> int:
+    """Write `<safe UVCI>.pdf` per current certificate: the bilingual PDF with its QR and fields, PAdES-signed
+    by `signer` (the PDF signer of `vaxpass pki init`), the HC1 text attached. The fields come from the signed
+    payload, decoded (its signature was checked before it was published)."""
+    out.mkdir(parents=True, exist_ok=True)
+    maker = PdfCertificateSigner(PadesSigner(signer))
+    with session_scope(db_url) as session:
+        rows = session.execute(select(Certificate.uvci, Certificate.hc1).where(Certificate.status == "current")
+                               .order_by(Certificate.id).limit(limit)).tuples().all()
+    for uvci, hc1 in rows:
+        decoded = decode_hc1(hc1)
+        pdf = maker.make(decoded.payload, hc1, issued_at=decoded.issued_at, expires_at=decoded.expires_at)
+        (out / f"{safe_name(uvci)}.pdf").write_bytes(pdf)
     return len(rows)
 
 
