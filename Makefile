@@ -23,6 +23,8 @@ $(STAMP): requirements.txt pyproject.toml tests/interop/package-lock.json
 	command -v pdfsig >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils)
 	# NSS certutil: the tests make pdfsig trust the exported root CA (Debian package)
 	command -v certutil >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools)
+	# SoftHSM2: the PKCS#11 token the signing tests create in a temporary folder (Debian package)
+	command -v softhsm2-util >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2)
 	touch $(STAMP)
 
 run: venv

@@ -126,6 +126,22 @@ def cmd_revocation_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pki_token_generate(args: argparse.Namespace) -> int:
+    from vaxpass.signing.admin import token_generate
+
+    kid = token_generate(_settings(args), now=datetime.now(UTC))
+    _out(f"document signer {kid} generated on the PKCS#11 token and certified; issuance signs there")
+    return 0
+
+
+def cmd_pki_token_put(args: argparse.Namespace) -> int:
+    from vaxpass.signing.admin import token_put
+
+    kid = token_put(_settings(args))
+    _out(f"document signer {kid} imported into the PKCS#11 token")
+    return 0
+
+
 def cmd_pki_export_root(args: argparse.Namespace) -> int:
     s = _settings(args)
     Path(args.out).write_bytes((s.pki_dir / "root.pem").read_bytes())
@@ -269,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("kid")
     revoke.set_defaults(func=cmd_pki_revoke)
     pki.add_parser("rotate", help="a new document signer; the old one is retired").set_defaults(func=cmd_pki_rotate)
+    pki.add_parser("token-generate", help="a new DSC key generated on the PKCS#11 token (VAXPASS_PKCS11_*)"
+                   ).set_defaults(func=cmd_pki_token_generate)
+    pki.add_parser("token-put", help="import dsc.p12 into the PKCS#11 token (VAXPASS_PKCS11_*)").set_defaults(
+        func=cmd_pki_token_put)
     export_root = pki.add_parser("export-root", help="write the root CA certificate (PEM)")
     export_root.add_argument("--out", required=True)
     export_root.set_defaults(func=cmd_pki_export_root)

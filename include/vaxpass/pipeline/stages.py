@@ -128,6 +128,15 @@ def confirm(s: Settings, *, cycle_id: str, site_code: str, signed_at: datetime) 
 def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime) -> dict[str, Any]:
     """Issue the certificates due; `issued_at` is the signing time the caller read at the task's start (the
     CWT `iat`), which must lie within the document signer's validity."""
+    if s.pkcs11 is not None:  # production: the key stays on the token, signing happens there
+        from vaxpass.signing.pkcs11 import open_session, token_signer
+
+        with open_session(s.pkcs11) as session:
+            summary = issue_certificates(s.db_url, token_signer(session, s.pkcs11.key_label), cycle_id=cycle_id,
+                                         issued_at=issued_at, uvci_key=s.pseudonym_key, dag_id=dag_id,
+                                         task_id=task_id, store_ref=f"{s.pkcs11.token_label}/{s.pkcs11.key_label}",
+                                         store_kind="pkcs11")
+        return asdict(summary)
     if not s.dsc_path.exists():
         raise ConfigError(f"no document signer at {s.dsc_path}: run `vaxpass pki init`")
     signer = load_signer(s.dsc_path, s.key_passphrase)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from vaxpass.config import Settings
+from vaxpass.config import Settings, TokenConfig
 from vaxpass.domain import SiteConfig, load_sites
 from vaxpass.errors import ConfigError
 from vaxpass.signing.keys import RETIRED, REVOKED, KeyInfo, list_keys, register_signer, set_status
@@ -110,3 +110,39 @@ def revocation_list(db_url: str) -> list[str]:
         uvcis = session.scalars(select(Certificate.uvci).where(Certificate.status == "revoked")).all()
     return sorted(uvci_hash(u) for u in uvcis)
 
+
+
+def _token(s: Settings) -> TokenConfig:
+    if s.pkcs11 is None:
+        raise ConfigError("no PKCS#11 token configured: set VAXPASS_PKCS11_LIB, VAXPASS_PKCS11_TOKEN, "
+                          "VAXPASS_PKCS11_PIN (and VAXPASS_PKCS11_KEY, the key label)")
+    return s.pkcs11
+
+
+def token_generate(s: Settings, *, now: datetime) -> str:
+    """A new DSC whose key is generated on the token (never leaves it), certified by the CA; the certificate
+    is stored on the token and registered (store kind pkcs11). Returns its kid."""
+    from vaxpass.signing.pkcs11 import generate_key, open_session, store_certificate, token_signer
+    from vaxpass.signing.pki import document_signer_certificate
+
+    token = _token(s)
+    with open_session(token, rw=True) as session:
+        public = generate_key(session, token.key_label)
+        cert, _root = document_signer_certificate(s.pki_dir, s.key_passphrase, public, now=now)
+        store_certificate(session, token.key_label, cert)
+        signer = token_signer(session, token.key_label)
+    migrate(s.db_url)
+    with session_scope(s.db_url) as db:
+        return register_signer(db, signer, purpose="dsc", store_ref=f"{token.token_label}/{token.key_label}",
+                               store_kind="pkcs11")
+
+
+def token_put(s: Settings) -> str:
+    """Import the PKCS#12 DSC (`dsc.p12`) into the token under the configured key label. Returns its kid."""
+    from vaxpass.signing.pkcs11 import open_session, put_signer
+
+    token = _token(s)
+    signer = load_signer(s.dsc_path, s.key_passphrase)
+    with open_session(token, rw=True) as session:
+        put_signer(session, token.key_label, signer)
+    return signer.kid.hex()

@@ -31,7 +31,7 @@ from vaxpass.signing.keystore import (
 
 __all__ = [
     "EKU_DCC_RECOVERY", "EKU_DCC_TEST", "EKU_DCC_VACCINATION", "ROOT_P12", "ROOT_PEM", "Signer",
-    "create_root_ca", "ensure_document_signer", "ensure_root_ca", "issue_document_signer",
+    "create_root_ca", "document_signer_certificate", "ensure_document_signer", "ensure_root_ca", "issue_document_signer",
     "ensure_facility_head", "ensure_pdf_signer", "facility_key_path", "issue_facility_head", "kid_of",
     "load_root", "load_signer", "rotate_document_signer",
 ]
@@ -122,17 +122,27 @@ def _require_valid(cert: x509.Certificate, at: datetime, what: str) -> None:
 def _issue_leaf(ca_dir: Path, passphrase: bytes, out_path: Path, *, now: datetime,
                 subject: list[tuple[ObjectIdentifier, str]], days: int, key_usage: x509.KeyUsage,
                 eku: x509.ExtendedKeyUsage | None, out_passphrase: bytes | None, friendly_name: str) -> Path:
-    """Issue an end-entity certificate signed by the root (country C taken from the root); its validity never
-    outlasts the root's."""
+    """Issue an end-entity key and certificate signed by the root and save them as PKCS#12."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert, root = _leaf_certificate(ca_dir, passphrase, key.public_key(), now=now, subject=subject, days=days,
+                                   key_usage=key_usage, eku=eku)
+    save_pkcs12(out_path, friendly_name, key, cert, (root,), out_passphrase or passphrase)
+    return out_path
+
+
+def _leaf_certificate(ca_dir: Path, passphrase: bytes, public_key: ec.EllipticCurvePublicKey, *, now: datetime,
+                      subject: list[tuple[ObjectIdentifier, str]], days: int, key_usage: x509.KeyUsage,
+                      eku: x509.ExtendedKeyUsage | None) -> tuple[x509.Certificate, x509.Certificate]:
+    """(certificate, root) for `public_key`, signed by the root (country C taken from the root); its validity
+    never outlasts the root's."""
     start = utc(now)
     root = load_root(ca_dir, passphrase)
     _require_valid(root.certificate, start, "root CA")
     countries = root.certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
     country = str(countries[0].value) if countries else "VN"
-    key = ec.generate_private_key(ec.SECP256R1())
     end = min(start + timedelta(days=days), root.certificate.not_valid_after_utc)
     builder = (
-        _builder(_name((NameOID.COUNTRY_NAME, country), *subject), root.certificate.subject, key.public_key(),
+        _builder(_name((NameOID.COUNTRY_NAME, country), *subject), root.certificate.subject, public_key,
                  start, end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage, critical=True)
@@ -141,9 +151,17 @@ def _issue_leaf(ca_dir: Path, passphrase: bytes, out_path: Path, *, now: datetim
     )
     if eku is not None:
         builder = builder.add_extension(eku, critical=False)
-    cert = builder.sign(root.key, hashes.SHA256())
-    save_pkcs12(out_path, friendly_name, key, cert, (root.certificate,), out_passphrase or passphrase)
-    return out_path
+    return builder.sign(root.key, hashes.SHA256()), root.certificate
+
+
+def document_signer_certificate(ca_dir: Path, passphrase: bytes, public_key: ec.EllipticCurvePublicKey, *,
+                                now: datetime, common_name: str = "vaxpass DSC",
+                                days: int = 730) -> tuple[x509.Certificate, x509.Certificate]:
+    """A DSC certificate for a key held elsewhere (a PKCS#11 token's): (certificate, root)."""
+    subject = [(NameOID.ORGANIZATION_NAME, "vaxpass"), (NameOID.COMMON_NAME, common_name)]
+    return _leaf_certificate(ca_dir, passphrase, public_key, now=now, subject=subject, days=days,
+                             key_usage=_key_usage(digital_signature=True),
+                             eku=x509.ExtendedKeyUsage([EKU_DCC_VACCINATION]))
 
 
 def _ec_public(key: PrivateKey) -> ec.EllipticCurvePublicKey:
