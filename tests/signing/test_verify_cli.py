@@ -96,6 +96,19 @@ def test_pdf_is_bilingual_and_validates_with_pyhanko(issued: dict[str, Path]) ->
     assert status.ok and "PDF certificate signer" in status.signer_subject
 
 
+def test_printed_qr_scans_back_to_the_attached_hc1(issued: dict[str, Path], tmp_path: Path) -> None:
+    """The page as a reader renders it (poppler's pdftoppm, 150 dpi): its QR decodes to the attached HC1."""
+    from vaxpass.signing.verify import read_qr
+
+    if shutil.which("pdftoppm") is None:
+        if IN_CI:
+            pytest.fail("pdftoppm (Debian poppler-utils) is required in CI")
+        pytest.skip("pdftoppm not installed")
+    pdf = _first(issued, "pdf")
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", str(pdf), str(tmp_path / "page")], check=True)
+    assert read_qr((tmp_path / "page.png").read_bytes()) == hc1_of(pdf.read_bytes())
+
+
 def test_pdfsig_trusts_the_exported_root(issued: dict[str, Path], tmp_path: Path) -> None:
     if shutil.which("pdfsig") is None or shutil.which("certutil") is None:
         if IN_CI:
