@@ -193,7 +193,7 @@ def cmd_trustlist_export(args: argparse.Namespace) -> int:
     from vaxpass.exports import export_trustlist
 
     s = _settings(args)
-    n = export_trustlist(s.db_url, Path(args.out))
+    n = export_trustlist(s.db_url, Path(args.out), at=datetime.now(UTC))
     _out(f"{n} document signer certificate(s) written to {args.out}")
     return 0
 

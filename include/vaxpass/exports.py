@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -55,10 +56,11 @@ def export_pdf_certificates(db_url: str, out: Path, signer: Signer, *, limit: in
     return len(rows)
 
 
-def export_trustlist(db_url: str, out: Path) -> int:
-    """The document signer certificates known to the ops store (active and retired, not revoked), as the JSON trust list verifiers load."""
+def export_trustlist(db_url: str, out: Path, *, at: datetime | None = None) -> int:
+    """The document signer certificates verifiers should trust (active, and retired until their notAfter at `at`;
+    never revoked), as the JSON trust list."""
     with session_scope(db_url) as session:
-        ders = trusted_dsc_ders(session)
+        ders = trusted_dsc_ders(session, at=at)
     certs = [x509.load_der_x509_certificate(der) for der in ders]
     TrustList.from_certificates(certs, country="VN").save(out)
     return len(certs)

@@ -4,7 +4,7 @@ rotation keeps issued certificates verifiable, a revoked key leaves the trust li
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from vaxpass.signing.hcert import verify_hc1
 from vaxpass.signing.keystore import load_signer
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate
+from vaxpass.store.models import Certificate, SigningKey
 
 
 @pytest.fixture
@@ -75,6 +75,10 @@ def test_rotation_keeps_issued_certificates_verifiable_and_revocation_removes_tr
     [new_dsc] = set(dscs) - {old_dsc}
     assert dscs == {old_dsc: "retired", new_dsc: "active"}
     assert export_trustlist(url, tmp_path / "trust.json") == 2  # the retired one stays trusted
+    with session_scope(url) as session:
+        old_end = session.get(SigningKey, old_dsc).not_after  # type: ignore[union-attr]
+    # … until it expires, and with it every certificate it signed
+    assert export_trustlist(url, tmp_path / "later.json", at=old_end + timedelta(seconds=1)) == 1
     trust = TrustList.load(tmp_path / "trust.json")
     with session_scope(url) as session:
         first = session.scalars(select(Certificate.hc1)).all()

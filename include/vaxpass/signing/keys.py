@@ -76,7 +76,11 @@ def list_keys(session: Session) -> list[KeyInfo]:
                     status=r.status, store_kind=r.store_kind, store_ref=r.store_ref) for r in rows]
 
 
-def trusted_dsc_ders(session: Session) -> list[bytes]:
-    """DER certificates of the document signers verifiers should trust: active and retired, never revoked."""
-    return list(session.scalars(select(SigningKey.certificate_der).where(
-        SigningKey.purpose == "dsc", SigningKey.status != REVOKED).order_by(SigningKey.not_before)))
+def trusted_dsc_ders(session: Session, *, at: datetime | None = None) -> list[bytes]:
+    """DER certificates of the document signers verifiers should trust: active and retired, never revoked. With
+    `at`, a retired DSC past its notAfter is left out: every certificate it signed has expired by then (their
+    expiry never passes the signer's notAfter)."""
+    query = select(SigningKey.certificate_der).where(SigningKey.purpose == "dsc", SigningKey.status != REVOKED)
+    if at is not None:
+        query = query.where((SigningKey.status != RETIRED) | (SigningKey.not_after > at))
+    return list(session.scalars(query.order_by(SigningKey.not_before)))
