@@ -8,7 +8,8 @@ Sig_structures — the ceiling):
   pack+check  the same plus the pre-issuance check (decode, verify against the trust list, schema again)
   issuance    `issue_certificates` end to end on a SQLite ops store prepared with N matched, confirmed dose
               records: reads, payload, signing, the check, certificate rows and lineage written, committed
-PDF certificates (goal ≥ 60 per second per core):
+PDF certificates (goal ≥ 60 per second per core; baseline: pyHanko out of the box — `SimpleSigner.load_pkcs12`
+per document and no `bytes_reserved`, so a trial signature sizes the placeholder):
   pdf-sign    PAdES B-B signature of an already rendered certificate (pyHanko, key parsed once,
               `bytes_reserved` set so no trial signature)
   pdf-full    render (fpdf2, QR by zxing-cpp) + sign
@@ -18,6 +19,7 @@ Writes `bench/results/signing.md` (table) and `.json`.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -163,7 +165,7 @@ def _prepared_store(work: Path, persons: list[dict[str, Any]]) -> str:
     return url
 
 
-def bench_pdfs(n: int, pdf_signer: Signer, dsc: Signer) -> dict[str, tuple[int, float]]:
+def bench_pdfs(n: int, pdf_signer: Signer, dsc: Signer, p12: Path, passphrase: bytes) -> dict[str, tuple[int, float]]:
     persons = _persons(n)
     exp = NOW + timedelta(days=365)
     hc1s = [encode_hc1(_payload(p), dsc, issued_at=NOW, expires_at=exp) for p in persons]
@@ -177,13 +179,26 @@ def bench_pdfs(n: int, pdf_signer: Signer, dsc: Signer) -> dict[str, tuple[int, 
             pades.sign(rendered[i % len(rendered)])
         return n
 
+    def pyhanko_defaults() -> int:
+        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+        from pyhanko.sign import signers
+        from pyhanko.sign.fields import SigSeedSubFilter
+
+        for i in range(n):
+            signer = signers.SimpleSigner.load_pkcs12(str(p12), passphrase=passphrase)
+            assert signer is not None
+            meta = signers.PdfSignatureMetadata(field_name="Signature1", subfilter=SigSeedSubFilter.PADES)
+            signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(rendered[i % len(rendered)])), meta, signer=signer)
+        return n
+
     def full() -> int:
         for h in hc1s:
             decoded = decode_hc1(h)
             maker.make(decoded.payload, h, issued_at=decoded.issued_at, expires_at=decoded.expires_at)
         return n
 
-    return {"pdf-sign (PAdES B-B)": _rate(sign_only), "pdf-full (render + sign)": _rate(full)}
+    return {"pdf-sign pyHanko defaults (baseline)": _rate(pyhanko_defaults),
+            "pdf-sign (PAdES B-B)": _rate(sign_only), "pdf-full (render + sign)": _rate(full)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,24 +214,32 @@ def main(argv: list[str] | None = None) -> int:
     pdf_signer = load_signer(ensure_pdf_signer(work, b"bench-passphrase", work / "pdf.p12", now=NOW - timedelta(hours=1)),
                              b"bench-passphrase")
     passports = bench_passports(args.certificates, dsc, work)
-    pdfs = bench_pdfs(args.pdfs, pdf_signer, dsc)
+    pdfs = bench_pdfs(args.pdfs, pdf_signer, dsc, work / "pdf.p12", b"bench-passphrase")
     baseline = passports["raw ECDSA P-256 (baseline)"]
+    pdf_base = pdfs["pdf-sign pyHanko defaults (baseline)"]
     rows = []
     for name, (n, seconds) in {**passports, **pdfs}.items():
         rate = n / seconds
-        ratio = rate / (baseline[0] / baseline[1]) if name in passports else rate / 60
+        ratio = rate / (baseline[0] / baseline[1]) if name in passports else rate / (pdf_base[0] / pdf_base[1])
         rows.append({"stage": name, "items": n, "seconds": round(seconds, 3), "per_second": round(rate, 1),
-                     "ratio": round(ratio, 3)})
+                     "ratio": round(ratio, 3), "of_goal": round(rate / 60, 3) if name in pdfs else None})
     load = os.getloadavg()[0]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "signing.json").write_text(json.dumps({"rows": rows, "load_1min": load}, indent=2) + "\n")
     lines = [f"# Signing benchmark ({datetime.now(UTC):%Y-%m-%d}, one core of {platform.processor() or 'x86_64'}, "
              f"load average {load:.1f} at the end)", "",
              f"`python -m bench.signing --certificates {args.certificates} --pdfs {args.pdfs}`", "",
-             "| stage | items | seconds | per second | ratio |", "|---|---:|---:|---:|---:|"]
+             "| stage | items | seconds | per second | ratio to its baseline | share of 60/s |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        base = "of raw ECDSA" if r["stage"] in passports else "of the 60/s goal"
-        lines.append(f"| {r['stage']} | {r['items']} | {r['seconds']} | {r['per_second']} | {r['ratio']:.2f} {base} |")
+        base = "of raw ECDSA" if r["stage"] in passports else "of pyHanko defaults"
+        goal = f"{r['of_goal']:.2f}" if r["of_goal"] is not None else ""
+        lines.append(f"| {r['stage']} | {r['items']} | {r['seconds']} | {r['per_second']} | {r['ratio']:.2f} {base} "
+                     f"| {goal} |")
+    raw_rate = baseline[0] / baseline[1]
+    lines += ["", f"Raw ECDSA P-256 ran at {raw_rate:,.0f}/s here; a quiet core of this machine kind does about "
+              "32,100/s (shared-notes figure), so absolute rates in this table are about "
+              f"{32_100 / raw_rate:.1f}x lower than on a quiet core; the ratios compare like with like."]
     (RESULTS / "signing.md").write_text("\n".join(lines) + "\n")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
