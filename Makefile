@@ -19,10 +19,12 @@ $(STAMP): requirements.txt pyproject.toml tests/interop/package-lock.json
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	# the independent JavaScript EU-DCC verifier the tests check certificates with
 	npm ci --prefix tests/interop --no-audit --no-fund --silent
-	# Debian packages the tests use: poppler's pdfsig (an independent PDF-signature check) and Chromium (the
-	# browser tests drive it with Playwright; no browser download)
-	command -v pdfsig >/dev/null && command -v chromium >/dev/null || (apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils chromium)
+	# Debian packages the tests use: poppler's pdfsig (an independent PDF-signature check), NSS certutil (the
+	# tests make pdfsig trust the exported root CA), SoftHSM2 (the PKCS#11 token the signing tests create) and
+	# Chromium (the browser tests drive it with Playwright; no browser download)
+	command -v pdfsig >/dev/null && command -v certutil >/dev/null && command -v softhsm2-util >/dev/null && \
+	  command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq poppler-utils libnss3-tools softhsm2 chromium)
 	touch $(STAMP)
 
 run: venv

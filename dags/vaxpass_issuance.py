@@ -9,12 +9,19 @@ One run is one issuance cycle of the city (DESIGN.md §3):
    quarantined with their reasons; a site whose batch fails more than its threshold is held as a whole and
    the data engineers are notified (`vaxpass quality release` lets it go on);
 4. **match** — against the population registry; clean records go on, the rest are flagged;
-5. **issue_clean** — passports (EU-DCC `HC1:`) for matched records, without waiting for any review;
-6. **district_review** (one gate per district with flagged records) — only that district's reviewers may
+5. **confirm_clean** (one task per site) — the site head signs the list of the site's matched doses
+   ("Danh sách xác nhận tiêm chủng", PAdES, Merkle root; each record keeps its inclusion proof);
+6. **issue_clean** — passports (EU-DCC `HC1:`) for the confirmed records, without waiting for any review;
+   each is verified against the trust list before it is published;
+7. **district_review** (one gate per district with flagged records) — only that district's reviewers may
    answer, under *Browse → Required Actions*; approving accepts the proposed registry matches;
-7. **issue_reviewed** — passports for the records the districts approved;
-8. **finish_cycle** — the lineage completeness check (fails the cycle if a chain is broken) and the counts;
-9. **watcher** — fails the run when any task of it failed (it is skipped otherwise).
+8. **confirm_reviewed** (one task per site) — the site heads sign the lists of the records approved;
+9. **issue_reviewed** — passports for the records the districts approved;
+10. **finish_cycle** — the lineage completeness check (fails the cycle if a chain is broken) and the counts;
+11. **watcher** — fails the run when any task of it failed (it is skipped otherwise).
+
+A site whose confirmation fails (e.g. its head has no key) fails alone: the other sites' records are issued,
+its own wait (counted `unconfirmed`) and the watcher fails the run.
 
 A district gate left unanswered for 20 hours expires: its records go back to the queue, never auto-approved,
 and are batched again by the next cycle.
@@ -41,6 +48,7 @@ LANDING = Asset(name="vaxpass_landing_zone", uri="file:///vaxpass/landing")
 QUALITY = Asset(name="vaxpass_quality_results", uri="file:///vaxpass/ops/quality_results")
 MATCHES = Asset(name="vaxpass_match_decisions", uri="file:///vaxpass/ops/match_decisions")
 REVIEWS = Asset(name="vaxpass_review_decisions", uri="file:///vaxpass/ops/review_items")
+CONFIRMATIONS = Asset(name="vaxpass_facility_confirmations", uri="file:///vaxpass/ops/confirmations")
 CERTIFICATES = Asset(name="vaxpass_certificates", uri="file:///vaxpass/ops/certificates")
 REGISTRY = Asset(name="vaxpass_population_registry", uri="file:///vaxpass/registry/persons")
 
@@ -90,7 +98,15 @@ def vaxpass_issuance() -> None:
 
         return stages.match(settings(), cycle_id=context["dag_run"].run_id)
 
-    @task(inlets=[MATCHES], outlets=[CERTIFICATES])
+    @task(inlets=[MATCHES], outlets=[CONFIRMATIONS], map_index_template="{{ site_code }}")
+    def confirm(site_code: str, **context: Any) -> dict[str, Any]:
+        from vaxpass.pipeline import stages
+
+        return stages.confirm(settings(), cycle_id=context["dag_run"].run_id, site_code=site_code,
+                              signed_at=context["ti"].start_date)
+
+    # all_done: one site's failed confirmation holds back only that site's records
+    @task(trigger_rule="all_done", inlets=[CONFIRMATIONS], outlets=[CERTIFICATES])
     def issue_clean(**context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
 
@@ -104,7 +120,7 @@ def vaxpass_issuance() -> None:
 
         return [_gate_kwargs(b) for b in stages.open_review(settings(), cycle_id=context["dag_run"].run_id)]
 
-    @task(trigger_rule="all_done", inlets=[REVIEWS], outlets=[CERTIFICATES])
+    @task(trigger_rule="all_done", inlets=[REVIEWS, CONFIRMATIONS], outlets=[CERTIFICATES])
     def issue_reviewed(**context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
 
@@ -125,16 +141,20 @@ def vaxpass_issuance() -> None:
     sites = start_cycle()
     matched = match(validate.expand(extracted=extract.expand(site_code=sites)))
     batches = open_review()
+    confirmed_clean = confirm.override(task_id="confirm_clean").expand(site_code=sites)
     clean = issue_clean()
-    matched >> [clean, batches]
+    matched >> [confirmed_clean, batches]
+    confirmed_clean >> clean
     gates = DistrictReviewGate.partial(
         task_id="district_review", response_timeout=GATE_WINDOW, outlets=[REVIEWS], retries=0,
         map_index_template="{{ task.district_code }}",
     ).expand_kwargs(batches)
     finished = finish_cycle()
-    [clean, gates] >> issue_reviewed() >> finished
+    confirmed_reviewed = confirm.override(task_id="confirm_reviewed", trigger_rule="all_done").expand(
+        site_code=sites)
+    [clean, gates] >> confirmed_reviewed >> issue_reviewed() >> finished
     # finish_cycle runs whatever happened upstream; the watcher makes the run fail when any task failed.
-    [sites, matched, batches, clean, gates, finished] >> watcher()
+    [sites, matched, batches, confirmed_clean, clean, gates, confirmed_reviewed, finished] >> watcher()
 
 
 def _gate_kwargs(batch: dict[str, Any]) -> dict[str, Any]:

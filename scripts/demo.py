@@ -131,11 +131,17 @@ def main() -> int:
     run(cli + ["certificates", "export", "--format", "hc1", "--out", str(out / "hc1")], env)
     run(cli + ["certificates", "export", "--format", "png", "--limit", "20", "--out", str(out / "png")], env,
         stdout=subprocess.DEVNULL)
+    run(cli + ["certificates", "export", "--format", "pdf", "--limit", "20", "--out", str(out / "pdf")], env,
+        stdout=subprocess.DEVNULL)
     run(cli + ["trustlist", "export", "--out", str(out / "trustlist.json")], env)
-    sample = sorted((out / "hc1").glob("*.txt"))[:1]
+    run(cli + ["revocation", "export", "--out", str(out / "revocations.json")], env, stdout=subprocess.DEVNULL)
+    run(cli + ["pki", "export-root", "--out", str(out / "root.pem")], env, stdout=subprocess.DEVNULL)
+    sample = [out / "hc1" / f"{pdf.stem}.txt" for pdf in sorted((out / "pdf").glob("*.pdf"))[:1]]
     if sample:
         say(f"\nOne of them, {sample[0].name}:\n  {sample[0].read_text().strip()[:120]}…")
         say(f"Verify it:  .venv/bin/vaxpass verify {sample[0]} --trustlist {out / 'trustlist.json'}")
+        say(f"Its signed PDF (and QR image) verify too:  .venv/bin/vaxpass verify {out / 'pdf' / sample[0].stem}.pdf "
+            f"--trustlist {out / 'trustlist.json'} --root {out / 'root.pem'}")
 
     def gates() -> Any:
         pending = api("GET", "/api/v2/dags/~/dagRuns/~/hitlDetails?response_received=false", token)

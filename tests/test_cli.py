@@ -50,7 +50,7 @@ def test_trustlist_export_format(home: Path) -> None:
 
 
 def test_verify_exit_codes(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.issuance.test_issue import KEY, ROWS, _cycle
+    from tests.issuance.test_issue import KEY, ROWS, _confirm, _cycle
     from vaxpass.config import settings_from_mapping
     from vaxpass.issuance import issue_certificates
     from vaxpass.signing.keystore import load_signer
@@ -59,6 +59,7 @@ def test_verify_exit_codes(home: Path, tmp_path: Path, capsys: pytest.CaptureFix
     s = settings_from_mapping({"VAXPASS_HOME": str(home)})
     url = _cycle(tmp_path, ROWS)  # a small store with matched records
     signer = load_signer(s.dsc_path, s.key_passphrase)
+    _confirm(url)
     issue_certificates(url, signer, cycle_id="cycle-1", issued_at=datetime.now(UTC), uvci_key=KEY, dag_id="d",
                        task_id="t", store_ref="dsc.p12")
     from vaxpass.exports import export_certificates, export_trustlist

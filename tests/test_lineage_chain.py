@@ -26,7 +26,8 @@ def test_chain_tree_and_json(tmp_path: Path, signer: Signer, monkeypatch: pytest
         uvci, cert_id = cert.uvci, cert.id
     chain = lineage_chain(url, uvci)
     assert chain is not None and chain == lineage_chain(url, str(cert_id))
-    assert list(chain["links"]) == ["source_row", "extraction", "validation", "match", "signature", "dag_run"]
+    assert list(chain["links"]) == ["source_row", "extraction", "validation", "match", "confirmation",
+                                  "signature", "dag_run"]
     assert chain["links"]["source_row"][0]["file"] == "d1.csv"
     tree = render_tree(chain)
     assert tree.startswith(f"certificate {uvci}") and "└── dag_run" in tree

@@ -13,6 +13,23 @@ from vaxpass.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class TokenConfig:
+    """A PKCS#11 token holding the document signer key (production mode): module, token label, key label, and
+    the user PIN (a secret, never defaulted)."""
+
+    library: Path
+    token_label: str
+    pin: str = field(repr=False)
+    key_label: str = "vaxpass-dsc"
+
+    def __post_init__(self) -> None:
+        if not self.pin:
+            raise ConfigError("a PKCS#11 user PIN is required")
+        if not self.token_label:
+            raise ConfigError("a PKCS#11 token label is required")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the ops store, data, landing zone and keys are, and the two secrets of the embedded mode."""
 
@@ -24,6 +41,7 @@ class Settings:
     pseudonym_key: bytes = field(repr=False)
     registry_url: str = ""
     suite_dir: Path | None = None
+    pkcs11: TokenConfig | None = None  # sign passports with a token's key instead of `dsc.p12`
 
     def __post_init__(self) -> None:
         if not self.key_passphrase:
@@ -65,6 +83,13 @@ def settings_from_mapping(values: dict[str, str]) -> Settings:
     if not passphrase or not pseudonym_key:
         raise ConfigError("VAXPASS_KEY_PASSPHRASE and VAXPASS_PSEUDONYM_KEY must be set "
                           "(or run `vaxpass init` to create the embedded mode's secrets file)")
+    token = None
+    if values.get("VAXPASS_PKCS11_LIB"):
+        if not values.get("VAXPASS_PKCS11_TOKEN") or not values.get("VAXPASS_PKCS11_PIN"):
+            raise ConfigError("VAXPASS_PKCS11_LIB is set: VAXPASS_PKCS11_TOKEN and VAXPASS_PKCS11_PIN must be too")
+        token = TokenConfig(library=Path(values["VAXPASS_PKCS11_LIB"]), token_label=values["VAXPASS_PKCS11_TOKEN"],
+                            pin=values["VAXPASS_PKCS11_PIN"],
+                            key_label=values.get("VAXPASS_PKCS11_KEY") or "vaxpass-dsc")
     data_dir = Path(values.get("VAXPASS_DATA_DIR") or home / "data")
     suite = values.get("VAXPASS_SUITE_DIR")
     return Settings(
@@ -76,4 +101,5 @@ def settings_from_mapping(values: dict[str, str]) -> Settings:
         pseudonym_key=pseudonym_key.encode(),
         registry_url=values.get("VAXPASS_REGISTRY_URL") or "",
         suite_dir=Path(suite) if suite else None,
+        pkcs11=token,
     )

@@ -67,5 +67,5 @@ def test_dags_follow_house_rules(bag_report: dict) -> None:
 
 def test_issuance_dag_shape(bag_report: dict) -> None:
     tasks = set(bag_report["dags"]["vaxpass_issuance"]["tasks"])
-    assert tasks == {"start_cycle", "extract", "validate", "match", "issue_clean", "open_review",
-                     "district_review", "issue_reviewed", "finish_cycle", "watcher"}
+    assert tasks == {"start_cycle", "extract", "validate", "match", "confirm_clean", "issue_clean", "open_review",
+                     "district_review", "confirm_reviewed", "issue_reviewed", "finish_cycle", "watcher"}

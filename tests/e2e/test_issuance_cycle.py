@@ -79,6 +79,7 @@ def _check_cycle(tmp: Path, env: dict[str, str], outcome: dict) -> None:
 
     s = settings_from_mapping({k: v for k, v in env.items() if k.startswith("VAXPASS_")})
     assert missing_links(s.db_url) == {}
+    _check_confirmations(s, files[0].read_text().strip(), trust, env)
 
     # Reconcile with the ground truth: every input person ends issued, flagged or quarantined, exactly once.
     truth = list(csv.DictReader((Path(env["VAXPASS_HOME"]) / "data" / "ground_truth.csv").open()))
@@ -106,6 +107,27 @@ def _check_cycle(tmp: Path, env: dict[str, str], outcome: dict) -> None:
     assert issued + flagged + quarantined == len(persons)
     assert issued > 0.5 * len(persons)
     _assert_no_personal_data(tmp, env, outcome)
+
+
+def _check_confirmations(s: object, hc1: str, trust: object, env: dict[str, str]) -> None:
+    """Each certificate's lineage names the signed facility confirmation of its dose, and the dose's inclusion
+    proof verifies against the root in that PAdES-signed PDF (trusted through the exported root CA)."""
+    from cryptography import x509
+
+    from vaxpass.confirmation.confirm import check_inclusion
+    from vaxpass.signing.hcert import verify_hc1
+
+    uvci = verify_hc1(hc1, trust, now=datetime.now(UTC)).payload["v"][0]["ci"]  # type: ignore[arg-type]
+    shown = subprocess.run([sys.executable, "-m", "vaxpass.cli", "lineage", uvci, "--json"], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    [link] = json.loads(shown)["links"]["confirmation"]
+    assert link["signer_kid"] and link["merkle_root"] and "proof" in link["inclusion"]
+    root = tmp_root = Path(env["VAXPASS_HOME"]) / "root.pem"
+    run([sys.executable, "-m", "vaxpass.cli", "pki", "export-root", "--out", str(tmp_root)], env,
+        stdout=subprocess.DEVNULL)
+    check = check_inclusion(s.db_url, link["dose_record_id"],  # type: ignore[attr-defined]
+                            [x509.load_pem_x509_certificate(root.read_bytes())])
+    assert check.ok
 
 
 def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> None:

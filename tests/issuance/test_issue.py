@@ -3,13 +3,17 @@ and a complete lineage chain for each (the check fails when a link is removed)."
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
 from tests.factories import dose_row, make_registry, make_store, site, write_csv
+from vaxpass.confirmation.confirm import confirm_site
 from vaxpass.errors import LineageError
 from vaxpass.extract import extract_site
 from vaxpass.issuance import issue_certificates
@@ -17,7 +21,7 @@ from vaxpass.lineage import check_lineage, missing_links
 from vaxpass.registry import SqlRegistry, match_valid_records
 from vaxpass.signing.hcert import verify_hc1
 from vaxpass.signing.keystore import Signer, load_signer
-from vaxpass.signing.pki import create_root_ca, issue_document_signer
+from vaxpass.signing.pki import create_root_ca, issue_document_signer, issue_facility_head, load_root
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.store import session_scope
 from vaxpass.store.models import Certificate, DoseRecord, LineageLink, QualityRun
@@ -51,9 +55,31 @@ def _cycle(tmp_path: Path, rows: list[dict[str, str]], cycle_id: str = "cycle-1"
     return url
 
 
-def _issue(url: str, signer: Signer, cycle_id: str = "cycle-1"):  # type: ignore[no-untyped-def]
+def head_of_facility(site_code: str = "HN-001-01") -> tuple[Signer, Signer]:
+    """(the site head's signer, the root) from a CA of their own, made once per site and test session."""
+    return _head_of_facility(site_code)
+
+
+@functools.cache
+def _head_of_facility(site_code: str) -> tuple[Signer, Signer]:
+    ca = Path(tempfile.mkdtemp(prefix="vaxpass-head-"))
+    create_root_ca(ca, b"pw", now=NOW - timedelta(days=2))
+    path = issue_facility_head(ca, b"pw", ca / "head.p12", now=NOW - timedelta(days=2), person_name="Ngô Minh Tâm",
+                               site_code=site_code, site_name=f"Trạm Y tế {site_code}", district_name="Ba Đình")
+    return load_signer(path, b"pw"), load_root(ca, b"pw")
+
+
+def _confirm(url: str, cycle_id: str = "cycle-1", site_code: str = "HN-001-01"):  # type: ignore[no-untyped-def]
+    return confirm_site(url, head_of_facility(site_code)[0], cycle_id=cycle_id, site_code=site_code,
+                        signed_at=NOW, store_ref="head.p12")
+
+
+def _issue(url: str, signer: Signer, cycle_id: str = "cycle-1", *, confirm: bool = True,
+           **kwargs: Any):  # type: ignore[no-untyped-def]
+    if confirm:
+        _confirm(url, cycle_id)
     return issue_certificates(url, signer, cycle_id=cycle_id, issued_at=NOW, uvci_key=KEY, dag_id="d",
-                              task_id="t", store_ref="dsc.p12")
+                              task_id="t", store_ref="dsc.p12", **kwargs)
 
 
 ROWS = [dose_row("1", "Nguyễn Văn An", "12/05/1990", "Nam", "001090000001", dose="1", date="01/08/2021"),
@@ -104,7 +130,7 @@ def test_lineage_complete_and_check_fails_when_a_link_is_removed(tmp_path: Path,
         assert victim is not None
         uvci = session.get(Certificate, victim.certificate_id).uvci  # type: ignore[union-attr]
         session.delete(victim)
-    assert kinds == {"source_row", "extraction", "validation", "match", "signature", "dag_run"}
+    assert kinds == {"source_row", "extraction", "validation", "match", "confirmation", "signature", "dag_run"}
     assert missing_links(url) == {uvci: ["validation"]}
     with pytest.raises(LineageError) as err:
         check_lineage(url, cycle_id="cycle-1")

@@ -101,3 +101,47 @@ def test_all_problems_are_collected() -> None:
     with pytest.raises(SchemaError) as info:
         validate_payload(payload)
     assert len(info.value.problems) == 3
+
+
+def _mutations(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Payloads that differ from a valid one in one place each: a field dropped, emptied, mistyped, overlong,
+    out of range, or a date that is not a calendar date."""
+    import copy
+
+    bad_values: list[Any] = ["", None, 0, -1, 1000, "x" * 81, "2021-02-30", "2021-13-01", "21-01-01", [], {},
+                             "URN:UVCI:01:VN:ABC#?", "a b", True]
+    out = []
+
+    def walk(node: Any, path: list[Any]) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+        for key, value in items:
+            for bad in bad_values:
+                variant = copy.deepcopy(payload)
+                target = variant
+                for step in path:
+                    target = target[step]
+                target[key] = bad
+                out.append(variant)
+            if isinstance(node, dict):
+                variant = copy.deepcopy(payload)
+                target = variant
+                for step in path:
+                    target = target[step]
+                del target[key]
+                out.append(variant)
+            walk(value, [*path, key])
+
+    walk(payload, [])
+    return out
+
+
+@pytest.mark.parametrize("path", _example_payloads(), ids=lambda p: p.stem)
+def test_fast_schema_check_agrees_with_jsonschema(path: Path) -> None:
+    """The compiled fast path never accepts what jsonschema rejects (nor the other way round)."""
+    from vaxpass.signing.dcc import _validator, payload_conforms
+
+    payload = _payload_of(path)
+    variants = [payload, *_mutations(payload)]
+    assert len(variants) > 100
+    disagreements = [v for v in variants if payload_conforms(v) != _validator().is_valid(v)]
+    assert disagreements == []

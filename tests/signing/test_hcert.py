@@ -224,3 +224,16 @@ def test_kid_may_be_unprotected(signer: Signer, now: datetime) -> None:
     claims = cbor2.dumps({1: "VN", 6: int(now.timestamp()), 4: int((now + YEAR).timestamp()), -260: {1: {}}})
     decoded = decode_hc1(_cose_of(cbor2.CBORTag(18, [protected, {4: signer.kid}, claims, b""])))
     assert decoded.kid == kid_of(signer.certificate)
+
+
+def test_table_base45_matches_the_base45_package() -> None:
+    import os
+
+    import base45
+
+    from vaxpass.signing.hcert import b45encode
+
+    for n in [0, 1, 2, 3, 255, 256, 257, *range(4, 40)]:
+        data = os.urandom(n)
+        assert b45encode(data) == base45.b45encode(data).decode("ascii")
+    assert b45encode(b"\xff\xff") == "FGW" and b45encode(b"AB") == "BB8"  # RFC 9285 §4.3 examples

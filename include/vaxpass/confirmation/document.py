@@ -7,6 +7,7 @@ the number of leaves, so a printed page can be tied back to the signed root and 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from importlib import resources
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from pypdf import PdfReader
 
 FONTS = resources.files("vaxpass.signing").joinpath("fonts")
 
@@ -53,6 +55,21 @@ _COLUMNS = (("#", 10), ("Họ và tên / Name", 55), ("Ngày sinh / DOB", 28), (
             ("Vắc xin / Vaccine", 32), ("Mũi / Dose", 17), ("Ngày tiêm / Date", 30), ("Lá Merkle / Leaf", 0))
 
 
+_ROOT_KEY, _LEAVES_KEY = "merkle-root:", "merkle-leaves:"
+
+
+def root_of(pdf: bytes) -> tuple[bytes, int]:
+    """The Merkle root and leaf count a confirmation PDF states (read from its metadata; check the signature
+    first with `vaxpass.signing.pades.validate_pdf`)."""
+    metadata = PdfReader(io.BytesIO(pdf)).metadata
+    keywords = str(metadata.get("/Keywords", "")) if metadata is not None else ""
+    words = dict(w.split(":", 1) for w in keywords.split() if ":" in w)
+    try:
+        return bytes.fromhex(words[_ROOT_KEY[:-1]]), int(words[_LEAVES_KEY[:-1]])
+    except (KeyError, ValueError):
+        raise ValueError("not a vaxpass confirmation: no Merkle root in its metadata") from None
+
+
 def _pdf() -> FPDF:
     pdf = FPDF(orientation="L", format="A4")
     pdf.add_font("DejaVu", "", str(FONTS.joinpath("DejaVuSans.ttf")))
@@ -65,6 +82,9 @@ def _pdf() -> FPDF:
 def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDose], merkle_root: bytes) -> bytes:
     """The unsigned PDF; `merkle_root` is the RFC 9162 root over `[d.leaf() for d in doses]` in this order."""
     pdf = _pdf()
+    # machine-readable copy of what the footer prints, for `root_of` (the signature covers the metadata too)
+    pdf.set_keywords(f"{_ROOT_KEY}{merkle_root.hex()} {_LEAVES_KEY}{len(doses)}")
+    pdf.set_title(f"Danh sách xác nhận tiêm chủng {header.site_code} {header.cycle_id}")
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 14)
     pdf.cell(0, 8, "DANH SÁCH XÁC NHẬN TIÊM CHỦNG / VACCINATION CONFIRMATION LIST",

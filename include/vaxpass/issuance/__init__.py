@@ -1,5 +1,6 @@
-"""Passport issuance: DCC payload → COSE_Sign1 → HC1, one current certificate per person."""
+"""Passport issuance: EU-DCC certificates for matched, confirmed dose records, keyed on (person, version)."""
 
+from vaxpass.issuance.check import PreIssuanceError
 from vaxpass.issuance.issue import IssuanceSummary, issue_certificates
 
-__all__ = ["IssuanceSummary", "issue_certificates"]
+__all__ = ["IssuanceSummary", "PreIssuanceError", "issue_certificates"]

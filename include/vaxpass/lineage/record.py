@@ -13,7 +13,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from vaxpass.store.models import (
+    ConfirmationItem,
     DoseRecord,
+    FacilityConfirmation,
     LandedFile,
     LineageLink,
     MatchDecision,
@@ -24,7 +26,7 @@ from vaxpass.store.models import (
 )
 
 # Links every certificate must have; `review` is required too when a record went through a district gate.
-REQUIRED_KINDS = ("source_row", "extraction", "validation", "match", "signature", "dag_run")
+REQUIRED_KINDS = ("source_row", "extraction", "validation", "match", "confirmation", "signature", "dag_run")
 
 
 def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[list[int]]:
@@ -41,6 +43,7 @@ class LineageContext:
         self.raw: dict[int, tuple[RawRecord, LandedFile]] = {}
         self.decision: dict[int, MatchDecision] = {}
         self.reviews: dict[int, list[tuple[ReviewItem, ReviewBatch]]] = {}
+        self.confirmation: dict[int, tuple[ConfirmationItem, FacilityConfirmation]] = {}
         for chunk in _chunks([r.raw_record_id for r in recs]):
             for raw, landed in session.execute(select(RawRecord, LandedFile).join(
                     LandedFile, LandedFile.id == RawRecord.landed_file_id).where(RawRecord.id.in_(chunk))).tuples():
@@ -54,6 +57,10 @@ class LineageContext:
                     ReviewBatch, ReviewBatch.id == ReviewItem.batch_id).where(
                     ReviewItem.dose_record_id.in_(chunk), ReviewItem.decision.is_not(None))).tuples():
                 self.reviews.setdefault(item.dose_record_id, []).append((item, batch))
+            for citem, conf in session.execute(select(ConfirmationItem, FacilityConfirmation).join(
+                    FacilityConfirmation, FacilityConfirmation.id == ConfirmationItem.confirmation_id).where(
+                    ConfirmationItem.dose_record_id.in_(chunk))).tuples():
+                self.confirmation[citem.dose_record_id] = (citem, conf)
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
         self.quality = {q.id: q for q in session.scalars(select(QualityRun).where(QualityRun.id.in_(run_ids)))}
 
@@ -84,6 +91,14 @@ class LineageContext:
                     "decision": item.decision,
                     "decided_at": item.decided_at.isoformat() if item.decided_at else None,
                     "before": item.before, "after": item.after}
+        if (confirmed := self.confirmation.get(certified_dose_id)) is not None:
+            citem, conf = confirmed
+            links[("confirmation", f"confirmation:{conf.id}")] = {
+                "site": conf.site_code, "cycle": conf.cycle_id, "sequence": conf.sequence,
+                "signer_kid": conf.signer_kid, "document_sha256": conf.document_sha256,
+                "merkle_root": conf.merkle_root, "records": conf.records, "dose_record_id": certified_dose_id,
+                "leaf_index": citem.leaf_index,
+                "inclusion": {"leaf_hash": citem.leaf_hash, "tree_size": conf.records, "proof": citem.proof}}
         links[("signature", f"kid:{kid}")] = {"alg": alg, "uvci": uvci, "version": version}
         links[("dag_run", f"cycle:{cycle_id}")] = {"dag_id": dag_id, "run_id": cycle_id, "task_id": task_id}
         return [{"certificate_id": certificate_id, "kind": kind, "ref": ref, "detail": detail}

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from vaxpass.config import Settings
+from vaxpass.confirmation.confirm import confirm_site
 from vaxpass.domain import SiteConfig, load_sites
 from vaxpass.errors import ConfigError
 from vaxpass.extract import ConnectionResolver, extract_site
@@ -25,6 +26,7 @@ from vaxpass.registry import MatchConfig, SqlRegistry, match_valid_records
 from vaxpass.reports import write_run_report
 from vaxpass.review import apply_batch_decision, open_batches, release_batch
 from vaxpass.signing.keystore import load_signer
+from vaxpass.signing.pki import facility_key_path
 from vaxpass.store import migrate, session_scope
 from vaxpass.store.models import (
     Certificate,
@@ -110,9 +112,31 @@ def open_review(s: Settings, *, cycle_id: str) -> list[dict[str, Any]]:
     return gated
 
 
+def confirm(s: Settings, *, cycle_id: str, site_code: str, signed_at: datetime) -> dict[str, Any]:
+    """The site head signs the list of the site's matched doses not yet confirmed (facility confirmation); a
+    rerun finds them confirmed and signs nothing. Returns the list's id, size and Merkle root (no personal
+    data). A site without its head's key store fails alone, naming the site."""
+    path = facility_key_path(s.pki_dir, site_code)
+    if not path.exists():
+        raise ConfigError(f"site {site_code}: no head-of-facility key store at {path}: run "
+                          f"`vaxpass pki issue-facility --site {site_code}`")
+    summary = confirm_site(s.db_url, load_signer(path, s.key_passphrase), cycle_id=cycle_id, site_code=site_code,
+                           signed_at=signed_at, store_ref=str(path))
+    return asdict(summary)
+
+
 def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime) -> dict[str, Any]:
     """Issue the certificates due; `issued_at` is the signing time the caller read at the task's start (the
     CWT `iat`), which must lie within the document signer's validity."""
+    if s.pkcs11 is not None:  # production: the key stays on the token, signing happens there
+        from vaxpass.signing.pkcs11 import open_session, token_signer
+
+        with open_session(s.pkcs11) as session:
+            summary = issue_certificates(s.db_url, token_signer(session, s.pkcs11.key_label), cycle_id=cycle_id,
+                                         issued_at=issued_at, uvci_key=s.pseudonym_key, dag_id=dag_id,
+                                         task_id=task_id, store_ref=f"{s.pkcs11.token_label}/{s.pkcs11.key_label}",
+                                         store_kind="pkcs11")
+        return asdict(summary)
     if not s.dsc_path.exists():
         raise ConfigError(f"no document signer at {s.dsc_path}: run `vaxpass pki init`")
     signer = load_signer(s.dsc_path, s.key_passphrase)

@@ -7,10 +7,13 @@ rule broken, never the value, so they can be logged without leaking personal dat
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import fastjsonschema
 from jsonschema import FormatChecker, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
@@ -85,6 +88,32 @@ def _validator() -> Validator:
     return validator
 
 
+@cache
+def _fast_check() -> Callable[[Any], Any]:
+    """The same schema compiled to Python code by fastjsonschema (about 30x faster than jsonschema's
+    interpreter): the fast path for the valid payloads of bulk issuance. Its format checks are jsonschema's own,
+    and a payload it rejects goes through jsonschema for the full list of problems; tests hold the two to
+    the same verdict."""
+    schema = json.loads(spec_text("DCC.combined-schema.json"))
+    checker = FormatChecker()
+    formats = {name: functools.partial(_conforms, checker, name) for name in ("date", "date-time")}
+    check: Callable[[Any], Any] = fastjsonschema.compile(schema, formats=formats)
+    return check
+
+
+def _conforms(checker: FormatChecker, name: str, value: Any) -> bool:
+    return checker.conforms(value, name)
+
+
+def payload_conforms(payload: Any) -> bool:
+    """Whether the payload satisfies the schema (fast; no problem list)."""
+    try:
+        _fast_check()(payload)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def _describe(error: ValidationError) -> str:
     """A problem text with the field path and the rule, without the offending (possibly personal) value."""
     where = error.json_path
@@ -117,8 +146,10 @@ def _value_set_problems(payload: dict[str, Any]) -> list[str]:
 
 def validate_payload(payload: dict[str, Any]) -> None:
     """Raise SchemaError listing every problem of the payload against schema 1.3 and the value sets."""
-    errors = sorted(_validator().iter_errors(payload), key=lambda e: (e.json_path, str(e.validator)))
-    problems = [_describe(e) for e in errors]
+    problems: list[str] = []
+    if not payload_conforms(payload):
+        errors = sorted(_validator().iter_errors(payload), key=lambda e: (e.json_path, str(e.validator)))
+        problems = [_describe(e) for e in errors] or ["$: fails the schema"]
     problems += _value_set_problems(payload)
     if problems:
         raise SchemaError(problems)

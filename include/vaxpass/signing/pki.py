@@ -7,6 +7,7 @@ token; here every key is EC P-256 in an encrypted PKCS#12 file. All validity dat
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,8 +31,9 @@ from vaxpass.signing.keystore import (
 
 __all__ = [
     "EKU_DCC_RECOVERY", "EKU_DCC_TEST", "EKU_DCC_VACCINATION", "ROOT_P12", "ROOT_PEM", "Signer",
-    "create_root_ca", "ensure_document_signer", "ensure_root_ca", "issue_document_signer",
-    "issue_facility_head", "kid_of", "load_root", "load_signer",
+    "create_root_ca", "document_signer_certificate", "ensure_document_signer", "ensure_root_ca", "issue_document_signer",
+    "ensure_facility_head", "ensure_pdf_signer", "facility_key_path", "issue_facility_head", "kid_of",
+    "load_root", "load_signer", "rotate_document_signer",
 ]
 
 # Extended key usages of DCC signer certificates (hcert spec): which certificate types a DSC may sign.
@@ -120,17 +122,27 @@ def _require_valid(cert: x509.Certificate, at: datetime, what: str) -> None:
 def _issue_leaf(ca_dir: Path, passphrase: bytes, out_path: Path, *, now: datetime,
                 subject: list[tuple[ObjectIdentifier, str]], days: int, key_usage: x509.KeyUsage,
                 eku: x509.ExtendedKeyUsage | None, out_passphrase: bytes | None, friendly_name: str) -> Path:
-    """Issue an end-entity certificate signed by the root (country C taken from the root); its validity never
-    outlasts the root's."""
+    """Issue an end-entity key and certificate signed by the root and save them as PKCS#12."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert, root = _leaf_certificate(ca_dir, passphrase, key.public_key(), now=now, subject=subject, days=days,
+                                   key_usage=key_usage, eku=eku)
+    save_pkcs12(out_path, friendly_name, key, cert, (root,), out_passphrase or passphrase)
+    return out_path
+
+
+def _leaf_certificate(ca_dir: Path, passphrase: bytes, public_key: ec.EllipticCurvePublicKey, *, now: datetime,
+                      subject: list[tuple[ObjectIdentifier, str]], days: int, key_usage: x509.KeyUsage,
+                      eku: x509.ExtendedKeyUsage | None) -> tuple[x509.Certificate, x509.Certificate]:
+    """(certificate, root) for `public_key`, signed by the root (country C taken from the root); its validity
+    never outlasts the root's."""
     start = utc(now)
     root = load_root(ca_dir, passphrase)
     _require_valid(root.certificate, start, "root CA")
     countries = root.certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
     country = str(countries[0].value) if countries else "VN"
-    key = ec.generate_private_key(ec.SECP256R1())
     end = min(start + timedelta(days=days), root.certificate.not_valid_after_utc)
     builder = (
-        _builder(_name((NameOID.COUNTRY_NAME, country), *subject), root.certificate.subject, key.public_key(),
+        _builder(_name((NameOID.COUNTRY_NAME, country), *subject), root.certificate.subject, public_key,
                  start, end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage, critical=True)
@@ -139,9 +151,17 @@ def _issue_leaf(ca_dir: Path, passphrase: bytes, out_path: Path, *, now: datetim
     )
     if eku is not None:
         builder = builder.add_extension(eku, critical=False)
-    cert = builder.sign(root.key, hashes.SHA256())
-    save_pkcs12(out_path, friendly_name, key, cert, (root.certificate,), out_passphrase or passphrase)
-    return out_path
+    return builder.sign(root.key, hashes.SHA256()), root.certificate
+
+
+def document_signer_certificate(ca_dir: Path, passphrase: bytes, public_key: ec.EllipticCurvePublicKey, *,
+                                now: datetime, common_name: str = "vaxpass DSC",
+                                days: int = 730) -> tuple[x509.Certificate, x509.Certificate]:
+    """A DSC certificate for a key held elsewhere (a PKCS#11 token's): (certificate, root)."""
+    subject = [(NameOID.ORGANIZATION_NAME, "vaxpass"), (NameOID.COMMON_NAME, common_name)]
+    return _leaf_certificate(ca_dir, passphrase, public_key, now=now, subject=subject, days=days,
+                             key_usage=_key_usage(digital_signature=True),
+                             eku=x509.ExtendedKeyUsage([EKU_DCC_VACCINATION]))
 
 
 def _ec_public(key: PrivateKey) -> ec.EllipticCurvePublicKey:
@@ -186,12 +206,34 @@ def ensure_document_signer(ca_dir: Path, passphrase: bytes, out_path: Path, *, n
         return out_path
     if at + min_remaining >= root.not_valid_after_utc:
         raise SigningError("the root CA expires within the required signer validity; renew the root first")
+    _replace_document_signer(ca_dir, passphrase, out_path, current, now=now, common_name=common_name, days=days,
+                             out_passphrase=out_passphrase)
+    return out_path
+
+
+def _replace_document_signer(ca_dir: Path, passphrase: bytes, out_path: Path, current: Signer, *,
+                             now: datetime, common_name: str, days: int, out_passphrase: bytes | None) -> None:
     # issue first, so a failure leaves the current key store in place
     fresh = issue_document_signer(ca_dir, passphrase, out_path.with_name(f".{out_path.name}.new"), now=now,
                                   common_name=common_name, days=days, out_passphrase=out_passphrase)
-    out_path.replace(out_path.with_name(f"{out_path.stem}.{current.kid.hex()}.retired{out_path.suffix}"))
+    out_path.replace(retired_path(out_path, current.kid))
     fresh.replace(out_path)
-    return out_path
+
+
+def retired_path(out_path: Path, kid: bytes) -> Path:
+    """Where a replaced key store is kept: `<name>.<kid hex>.retired.p12` beside the current one."""
+    return out_path.with_name(f"{out_path.stem}.{kid.hex()}.retired{out_path.suffix}")
+
+
+def rotate_document_signer(ca_dir: Path, passphrase: bytes, out_path: Path, *, now: datetime,
+                           common_name: str = "vaxpass DSC", days: int = 730,
+                           out_passphrase: bytes | None = None) -> tuple[Signer, Signer]:
+    """Replace the current DSC by a new one whatever its validity; returns (old, new). The old key store is
+    kept as retired: its certificate stays in the trust list so the certificates it signed keep verifying."""
+    current = load_signer(out_path, out_passphrase or passphrase)
+    _replace_document_signer(ca_dir, passphrase, out_path, current, now=now, common_name=common_name, days=days,
+                             out_passphrase=out_passphrase)
+    return current, load_signer(out_path, out_passphrase or passphrase)
 
 
 def issue_facility_head(ca_dir: Path, passphrase: bytes, out_path: Path, *, now: datetime, person_name: str,
@@ -209,3 +251,45 @@ def issue_facility_head(ca_dir: Path, passphrase: bytes, out_path: Path, *, now:
         key_usage=_key_usage(digital_signature=True, content_commitment=True), eku=None,
         out_passphrase=out_passphrase, friendly_name="vaxpass-facility-head",
     )
+
+
+_SITE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+
+
+def facility_key_path(pki_dir: Path, site_code: str) -> Path:
+    """The key store of a site's head of facility: `<pki>/facility/<site code>.p12`."""
+    if not _SITE_CODE.match(site_code):
+        raise SigningError(f"site code {site_code!r} cannot name a key store")
+    return pki_dir / "facility" / f"{site_code}.p12"
+
+
+def ensure_facility_head(ca_dir: Path, passphrase: bytes, out_path: Path, *, now: datetime, person_name: str,
+                         site_code: str, site_name: str, district_name: str, days: int = 730) -> tuple[Path, bool]:
+    """The site head's existing key store if it names the same person and is valid at `now`, else a new one
+    (the old one kept as `.<kid>.retired.p12`); returns (path, whether one was issued)."""
+    if out_path.exists():
+        current = load_signer(out_path, passphrase)
+        names = current.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        valid = current.certificate.not_valid_before_utc <= utc(now) < current.certificate.not_valid_after_utc
+        if valid and names and names[0].value == person_name:
+            return out_path, False
+        out_path.replace(retired_path(out_path, current.kid))
+    issue_facility_head(ca_dir, passphrase, out_path, now=now, person_name=person_name, site_code=site_code,
+                        site_name=site_name, district_name=district_name, days=days)
+    return out_path, True
+
+
+def ensure_pdf_signer(ca_dir: Path, passphrase: bytes, out_path: Path, *, now: datetime,
+                      common_name: str = "vaxpass PDF certificate signer", days: int = 730) -> Path:
+    """The signer of PDF certificates (PAdES): digitalSignature + nonRepudiation and no extended key usage, so
+    PDF readers (NSS in poppler, Acrobat) accept it for document signing. Kept apart from the DSC, whose EKU
+    restricts it to DCCs."""
+    if out_path.exists():
+        current = load_signer(out_path, passphrase)
+        if current.certificate.not_valid_before_utc <= utc(now) < current.certificate.not_valid_after_utc:
+            return out_path
+        out_path.replace(retired_path(out_path, current.kid))
+    subject = [(NameOID.ORGANIZATION_NAME, "vaxpass"), (NameOID.COMMON_NAME, common_name)]
+    return _issue_leaf(ca_dir, passphrase, out_path, now=now, subject=subject, days=days,
+                       key_usage=_key_usage(digital_signature=True, content_commitment=True), eku=None,
+                       out_passphrase=None, friendly_name="vaxpass-pdf-signer")

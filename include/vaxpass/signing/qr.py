@@ -15,12 +15,12 @@ from qrcode.util import MODE_ALPHA_NUM, QRData
 
 from vaxpass.errors import SigningError
 
-_QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 
 
 def make_qr(hc1: str, *, box_size: int = 4, border: int = 4) -> qrcode.QRCode:
     """The QR code object for `hc1` (for PNG output or for drawing into a PDF)."""
-    if not set(hc1) <= _QR_ALPHANUMERIC:
+    if not set(hc1) <= QR_ALPHANUMERIC:
         raise SigningError("HC1 text has characters outside the QR alphanumeric set")
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_Q, box_size=box_size, border=border)
     code.add_data(QRData(hc1.encode("ascii"), mode=MODE_ALPHA_NUM))

@@ -327,22 +327,42 @@ class SigningKey(Base):
     not_after: Mapped[datetime] = mapped_column(UtcDateTime())
     store_kind: Mapped[str] = mapped_column(String(16))  # pkcs12 | pkcs11
     store_ref: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | retired | revoked
+    status_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class FacilityConfirmation(Base):
-    """A site head's signed confirmation of the doses the site gave in one cycle (signed PDF, Merkle root)."""
+    """A site head's signed confirmation (Danh sách xác nhận tiêm chủng) of doses the site gave: the PAdES-signed
+    PDF list and the RFC 9162 Merkle root of its records. A site may sign more than one list in a cycle (the
+    clean records before `issue_clean`, the reviewed ones before `issue_reviewed`): `sequence` numbers them."""
 
     __tablename__ = "confirmations"
-    __table_args__ = (UniqueConstraint("cycle_id", "site_code"),)
+    __table_args__ = (UniqueConstraint("cycle_id", "site_code", "sequence"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
     site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
     signer_kid: Mapped[str | None] = mapped_column(ForeignKey("signing_keys.kid"))
     document_sha256: Mapped[str | None] = mapped_column(String(64))
     merkle_root: Mapped[str | None] = mapped_column(String(64))
     records: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # signed
+    signed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    document: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # the signed PDF
+
+
+class ConfirmationItem(Base):
+    """One dose record inside a signed confirmation: its leaf and its RFC 9162 inclusion proof (hex hashes, leaf
+    sibling first). A record is confirmed once: a rerun never signs a second list for it."""
+
+    __tablename__ = "confirmation_items"
+    __table_args__ = (UniqueConstraint("confirmation_id", "leaf_index"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    confirmation_id: Mapped[int] = mapped_column(ForeignKey("confirmations.id"), index=True)
+    dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), unique=True)
+    leaf_index: Mapped[int] = mapped_column(Integer)
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    proof: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Certificate(Base):
@@ -363,6 +383,8 @@ class Certificate(Base):
     cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="current")  # current | superseded | revoked
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))  # corrected | key-revoked | …
 
 
 class LineageLink(Base):

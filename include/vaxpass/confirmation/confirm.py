@@ -1,0 +1,143 @@
+"""The facility confirmation stage: a site's head signs the list of the site's doses about to be issued.
+
+Per site and cycle, the matched dose records of the site not yet in any signed list become one "Danh sách xác
+nhận tiêm chủng": a PDF with one Merkle leaf per record and the RFC 9162 root, PAdES-signed with the head of
+facility's certificate. The confirmation keeps the signed PDF and the root; every record keeps its leaf index
+and inclusion proof. A record is confirmed once (unique in `confirmation_items`), so a rerun signs nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vaxpass.confirmation.document import ConfirmationHeader, ConfirmedDose, render_confirmation, root_of
+from vaxpass.errors import SigningError
+from vaxpass.signing.keys import register_signer
+from vaxpass.signing.keystore import Signer, utc
+from vaxpass.signing.merkle import MerkleTree, verify_inclusion
+from vaxpass.signing.pades import PadesSigner, validate_pdf
+from vaxpass.store import session_scope
+from vaxpass.store.models import ConfirmationItem, Cycle, DoseRecord, FacilityConfirmation, RawRecord, Site
+
+_REASON = "Xác nhận tiêm chủng / Vaccination confirmation"
+
+
+@dataclass(frozen=True)
+class ConfirmationSummary:
+    """What one confirm step did for one site (no personal data): the new list's id, sequence and size."""
+
+    site_code: str
+    confirmation_id: int | None
+    sequence: int | None
+    records: int
+    merkle_root: str | None
+    signer_kid: str | None
+
+
+def confirmed_dose(record: DoseRecord, content_hash: str) -> ConfirmedDose:
+    """What a record's Merkle leaf commits to; a later change to any of these fields breaks its proof."""
+    return ConfirmedDose(
+        record_id=record.id, source_key=record.source_key, full_name=record.full_name or "",
+        dob=record.dob.isoformat() if record.dob else "",
+        national_id=record.national_id or record.passport_no or "",
+        vaccine=record.vaccine_mp or record.vaccine_raw or "", dose_number=record.dose_number or 0,
+        vaccination_date=record.vaccination_date.isoformat() if record.vaccination_date else "",
+        lot=record.lot or "", content_hash=content_hash)
+
+
+def _require_site_key(signer: Signer, site_code: str) -> None:
+    """The list must be signed by this site's head: the certificate's OU names the site."""
+    units = signer.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    if not units or units[0].value != site_code:
+        raise SigningError(f"site {site_code}: the signing certificate is not this site's head-of-facility "
+                           "certificate")
+
+
+def confirm_site(db_url: str, signer: Signer, *, cycle_id: str, site_code: str, signed_at: datetime,
+                 store_ref: str) -> ConfirmationSummary:
+    """Sign the site's list of matched, not yet confirmed dose records (nothing when there are none)."""
+    _require_site_key(signer, site_code)
+    at = utc(signed_at)
+    cert = signer.certificate
+    if not cert.not_valid_before_utc <= at < cert.not_valid_after_utc:
+        raise SigningError(f"site {site_code}: the head-of-facility certificate is not valid at {at.isoformat()}")
+    with session_scope(db_url) as session:
+        records = _unconfirmed(session, site_code)
+        if not records:
+            return ConfirmationSummary(site_code, None, None, 0, None, None)
+        site, cycle = session.get(Site, site_code), session.get(Cycle, cycle_id)
+        if site is None or cycle is None:
+            raise SigningError(f"site {site_code} or cycle {cycle_id} is not in the ops store")
+        hashes = dict(session.execute(select(RawRecord.id, RawRecord.content_hash).where(
+            RawRecord.id.in_([r.raw_record_id for r in records]))).tuples().all())
+        doses = [confirmed_dose(r, hashes[r.raw_record_id]) for r in records]
+        tree = MerkleTree.build([d.leaf() for d in doses])
+        header = ConfirmationHeader(site_code=site.code, site_name=site.name, district_name=site.district_name,
+                                    head_of_facility=site.head_of_facility, cycle_id=cycle_id,
+                                    run_date=cycle.run_date)
+        signed = PadesSigner(signer).sign(render_confirmation(header, doses, tree.root), reason=_REASON,
+                                          location=f"{site.district_name}, Hà Nội")
+        kid = register_signer(session, signer, purpose="facility", store_ref=store_ref)
+        sequence = (session.scalar(select(func.max(FacilityConfirmation.sequence)).filter_by(
+            cycle_id=cycle_id, site_code=site_code)) or 0) + 1
+        confirmation = FacilityConfirmation(
+            cycle_id=cycle_id, site_code=site_code, sequence=sequence, signer_kid=kid,
+            document_sha256=hashlib.sha256(signed).hexdigest(), merkle_root=tree.root.hex(), records=len(doses),
+            status="signed", signed_at=at, document=signed)
+        session.add(confirmation)
+        session.flush()
+        session.add_all(ConfirmationItem(
+            confirmation_id=confirmation.id, dose_record_id=d.record_id, leaf_index=i,
+            leaf_hash=tree.levels[0][i].hex(), proof=[h.hex() for h in tree.proof(i)]) for i, d in enumerate(doses))
+        return ConfirmationSummary(site_code, confirmation.id, sequence, len(doses), tree.root.hex(), kid)
+
+
+def _unconfirmed(session: Session, site_code: str) -> Sequence[DoseRecord]:
+    confirmed = select(ConfirmationItem.dose_record_id)
+    return session.scalars(select(DoseRecord).where(
+        DoseRecord.site_code == site_code, DoseRecord.status == "matched", DoseRecord.id.not_in(confirmed))
+        .order_by(DoseRecord.id)).all()
+
+
+@dataclass(frozen=True)
+class InclusionCheck:
+    """Whether a dose record, as it is now, is in the list its site head signed."""
+
+    dose_record_id: int
+    confirmation_id: int
+    signature_ok: bool
+    included: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.signature_ok and self.included
+
+
+def check_inclusion(db_url: str, dose_record_id: int, trust_roots: Sequence[x509.Certificate]) -> InclusionCheck:
+    """Validate the confirmation PDF's PAdES signature against `trust_roots`, read the
+    root the signed PDF states, and check the record's stored proof against it with the record's current
+    content: a record changed after signing no longer verifies."""
+    with session_scope(db_url) as session:
+        item = session.scalar(select(ConfirmationItem).filter_by(dose_record_id=dose_record_id))
+        if item is None:
+            raise SigningError(f"dose record {dose_record_id} is in no signed confirmation")
+        confirmation = session.get(FacilityConfirmation, item.confirmation_id)
+        record = session.get(DoseRecord, dose_record_id)
+        assert confirmation is not None and record is not None and confirmation.document is not None
+        raw = session.get(RawRecord, record.raw_record_id)
+        assert raw is not None
+        leaf = confirmed_dose(record, raw.content_hash).leaf()
+        pdf, proof, index = confirmation.document, [bytes.fromhex(h) for h in item.proof], item.leaf_index
+        confirmation_id = confirmation.id
+    statuses = validate_pdf(pdf, trust_roots)
+    root, size = root_of(pdf)
+    return InclusionCheck(dose_record_id, confirmation_id, signature_ok=bool(statuses) and all(
+        s.ok for s in statuses), included=verify_inclusion(leaf, index, size, proof, root))
