@@ -79,7 +79,7 @@ def insert_columns(session: Session, table: Table, data: dict[str, Sequence[Any]
         with driver.cursor() as cur:  # type: ignore[union-attr]
             if hasattr(cur, "copy_expert"):  # psycopg2
                 buf.seek(0)
-                cur.copy_expert(sql, buf)
+                cur.copy_expert(sql, buf, size=1 << 20)
             else:  # psycopg 3
                 with cur.copy(sql) as copy:
                     copy.write(buf.getvalue())

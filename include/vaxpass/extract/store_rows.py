@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 
 import msgspec
 from sqlalchemy import Table, update
@@ -29,6 +28,7 @@ from vaxpass.extract.source import SourceRow
 from vaxpass.store.models import DoseRecord, RawRecord
 
 CHUNK_ROWS = 5000
+CHUNK_CHARS = 1 << 20  # a million characters of cells: about 10 MB of strings, dicts and JSON a chunk
 RAW: Table = RawRecord.__table__  # type: ignore[assignment]
 DOSE: Table = DoseRecord.__table__  # type: ignore[assignment]
 FIELDS = ("full_name", "dob", "sex", "national_id", "phone", "vaccine_raw", "vaccine_mp", "dose_number",
@@ -44,9 +44,18 @@ def canonical_json(cells: dict[str, str]) -> bytes:
     return _encode(cells)
 
 
-def _chunks(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
-    it = iter(rows)
-    while chunk := list(islice(it, size)):
+def _chunks(rows: Iterable[SourceRow], size: int, budget: int = CHUNK_CHARS) -> Iterator[list[SourceRow]]:
+    """Chunks of at most `size` rows and about `budget` characters of cells (wide rows make smaller chunks, so
+    a chunk's memory stays bounded whatever the rows hold)."""
+    chunk: list[SourceRow] = []
+    chars = 0
+    for row in rows:
+        chunk.append(row)
+        chars += sum(map(len, row.cells.values()))
+        if len(chunk) >= size or chars >= budget:
+            yield chunk
+            chunk, chars = [], 0
+    if chunk:
         yield chunk
 
 
