@@ -135,7 +135,12 @@ _DERIVED: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
 
 
 def _texts(values: list[str | None]) -> list[str | None]:
-    """`_text` of a column, inlined: the per-value call would cost as much as the work."""
+    """`_text` of a column (inlined: the per-value call would cost as much as the work), once per distinct
+    value when values repeat."""
+    distinct = dict.fromkeys(values)
+    if len(distinct) * 2 < len(values):
+        done = dict(zip(distinct, _texts(list(distinct)), strict=True))
+        return [done[v] for v in values]
     out = [(" ".join(_normalize("NFC", v).split()) or None) if v else None for v in values]
     if "\x00" in "".join(filter(None, out)):
         out = [_text(v) for v in out]
