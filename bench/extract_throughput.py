@@ -1,11 +1,13 @@
 """Extraction throughput against plain pandas on the same data in the same run.
 
-    python -m bench.extract_throughput --rows 1000000
+    python -m bench.extract_throughput --rows 1000000 [--store sqlite|postgresql|both]
 
 CSV: `extract_site` on one inbox file (landing copy, raw records with content hashes, versioned dose records in
-a fresh SQLite ops store) vs `pandas.read_csv` of the same file. PostgreSQL: `extract_site` of a `sql` site
+a fresh ops store) vs `pandas.read_csv` of the same file. PostgreSQL source: `extract_site` of a `sql` site
 (keyset-paged query on the watermark, NDJSON landing, the same writes) vs `pandas.read_sql` of the same table.
-Writes `bench/results/extract-<rows>.json` with rows per second and the ratio ours / baseline (goal ≥ 0.5).
+Each is run once per ops store (the embedded mode's SQLite file, production's PostgreSQL database); the baseline
+is timed right before each run. Writes `bench/results/extract-<rows>.json` and `bench/results/extract_throughput.md`
+with rows per second and the ratio ours / baseline (goal ≥ 0.5).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import resource
 import tempfile
 import time
@@ -49,8 +52,34 @@ def rows(n: int) -> list[tuple[str, ...]]:
     return out
 
 
-def store(tmp: Path, site: SiteConfig) -> str:
-    url = f"sqlite:///{tmp / f'ops-{uuid.uuid4().hex[:6]}.sqlite'}"
+class Databases:
+    """Scratch PostgreSQL databases on the server of `admin_url`, dropped at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url, self.names = admin_url, list[str]()
+
+    def create(self, prefix: str) -> str:
+        name = f"vaxpass_bench_{prefix}_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        self.names.append(name)
+        return self.admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop(self) -> None:
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in self.names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def store(tmp: Path, site: SiteConfig, kind: str, dbs: Databases) -> str:
+    if kind == "postgresql":
+        url = dbs.create("ops")
+    else:
+        url = f"sqlite:///{tmp / f'ops-{uuid.uuid4().hex[:6]}.sqlite'}"
     migrate(url)
     with session_scope(url) as session:
         session.add(Site(code=site.code, name=site.name, district_code="001", district_name="Ba Đình",
@@ -61,9 +90,9 @@ def store(tmp: Path, site: SiteConfig) -> str:
     return url
 
 
-def timed(fn: Any) -> tuple[float, Any]:
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     start = time.perf_counter()
-    value = fn()
+    value = fn(*args, **kwargs)
     return time.perf_counter() - start, value
 
 
@@ -73,7 +102,7 @@ def entry(n: int, ours: float, baseline: float, name: str) -> dict[str, Any]:
             "ratio": round(baseline / ours, 3)}
 
 
-def bench_csv(tmp: Path, data: list[tuple[str, ...]]) -> dict[str, Any]:
+def bench_csv(tmp: Path, data: list[tuple[str, ...]], stores: list[str], dbs: Databases) -> dict[str, Any]:
     site = SiteConfig("HN-001-01", "bench csv", "001", "Ba Đình", "x", SourceConfig(kind="csv", path="inbox/a",
                                                                                      options={"max_file_mb": 4096}))
     path = tmp / "data/inbox/a/doses.csv"
@@ -82,60 +111,78 @@ def bench_csv(tmp: Path, data: list[tuple[str, ...]]) -> dict[str, Any]:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(SOURCE_HEADERS.values())
         w.writerows(data)
-    baseline, _ = timed(lambda: pd.read_csv(path, dtype=str, keep_default_na=False))
-    url = store(tmp, site)
-    ours, summary = timed(lambda: extract_site(url, cycle_id="bench", site=site, data_dir=tmp / "data",
-                                               landing_dir=tmp / "landing-csv"))
-    assert summary.rows_new == len(data), summary.problems[:3]
-    return entry(len(data), ours, baseline, "pandas.read_csv(dtype=str)")
-
-
-def bench_postgres(tmp: Path, data: list[tuple[str, ...]], admin_url: str) -> dict[str, Any]:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"vaxpass_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            cols = ", ".join(f"{c} TEXT" for c in SQL_COLUMNS)
-            conn.execute(text(f"CREATE TABLE tiem_chung ({cols}, cap_nhat TIMESTAMPTZ NOT NULL)"))
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(r + ("2022-06-30T18:00:00+07:00",) for r in data)
-            buf.seek(0)
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cur.copy_expert("COPY tiem_chung FROM STDIN WITH (FORMAT csv)", buf)
-            conn.execute(text("CREATE INDEX tiem_chung_wm ON tiem_chung (cap_nhat, ma_mui_tiem)"))
-            conn.execute(text("ANALYZE tiem_chung"))
-        baseline, _ = timed(lambda: pd.read_sql("SELECT * FROM tiem_chung", engine))
-        engine.dispose()
-        site = SiteConfig("HN-001-02", "bench sql", "001", "Ba Đình", "x", SourceConfig(
-            kind="sql", conn_id="site_db", column_map=dict(zip(SOURCE_HEADERS, SQL_COLUMNS, strict=True)),
-            options={"table": "tiem_chung", "watermark_column": "cap_nhat", "chunk_rows": 20_000}))
-        ops = store(tmp, site)
-        ours, summary = timed(lambda: extract_site(ops, cycle_id="bench", site=site, data_dir=tmp / "data",
-                                                   landing_dir=tmp / "landing-sql", connections=lambda _: url))
+    out = {}
+    for kind in stores:
+        baseline, _ = timed(pd.read_csv, path, dtype=str, keep_default_na=False)
+        url = store(tmp, site, kind, dbs)
+        ours, summary = timed(extract_site, url, cycle_id="bench", site=site, data_dir=tmp / "data",
+                              landing_dir=tmp / f"landing-csv-{kind}")
         assert summary.rows_new == len(data), summary.problems[:3]
-        return entry(len(data), ours, baseline, "pandas.read_sql (SQLAlchemy, psycopg2)")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        out[kind] = entry(len(data), ours, baseline, "pandas.read_csv(dtype=str)")
+    return out
+
+
+def bench_postgres(tmp: Path, data: list[tuple[str, ...]], stores: list[str], dbs: Databases) -> dict[str, Any]:
+    url = dbs.create("site")
+    out = {}
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        cols = ", ".join(f"{c} TEXT" for c in SQL_COLUMNS)
+        conn.execute(text(f"CREATE TABLE tiem_chung ({cols}, cap_nhat TIMESTAMPTZ NOT NULL)"))
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(r + ("2022-06-30T18:00:00+07:00",) for r in data)
+        buf.seek(0)
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cur.copy_expert("COPY tiem_chung FROM STDIN WITH (FORMAT csv)", buf)
+        conn.execute(text("CREATE INDEX tiem_chung_wm ON tiem_chung (cap_nhat, ma_mui_tiem)"))
+        conn.execute(text("ANALYZE tiem_chung"))
+    site = SiteConfig("HN-001-02", "bench sql", "001", "Ba Đình", "x", SourceConfig(
+        kind="sql", conn_id="site_db", column_map=dict(zip(SOURCE_HEADERS, SQL_COLUMNS, strict=True)),
+        options={"table": "tiem_chung", "watermark_column": "cap_nhat", "chunk_rows": 20_000}))
+    for kind in stores:
+        baseline, _ = timed(pd.read_sql, "SELECT * FROM tiem_chung", engine)
+        ops = store(tmp, site, kind, dbs)
+        ours, summary = timed(extract_site, ops, cycle_id="bench", site=site, data_dir=tmp / "data",
+                              landing_dir=tmp / f"landing-sql-{kind}", connections=lambda _: url)
+        assert summary.rows_new == len(data), summary.problems[:3]
+        out[kind] = entry(len(data), ours, baseline, "pandas.read_sql (SQLAlchemy, psycopg2)")
+    engine.dispose()
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"Extraction of {result['rows']:,} rows, `python -m bench.extract_throughput --rows {result['rows']}`"
+             f" ({result['machine']}).", "",
+             "| source | ops store | vaxpass rows/s | baseline | baseline rows/s | ratio (goal ≥ 0.5) |",
+             "| --- | --- | ---: | --- | ---: | ---: |"]
+    for source in ("csv", "postgresql"):
+        for kind, e in result[source].items():
+            lines.append(f"| {source} | {kind} | {e['rows_per_s']:,} | {e['baseline']} | "
+                         f"{e['baseline_rows_per_s']:,} | {e['ratio']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--pg-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="both",
+                        help="the ops store(s) to extract into")
     args = parser.parse_args()
+    stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     data = rows(args.rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = {"csv": bench_csv(Path(tmp), data), "postgresql": bench_postgres(Path(tmp), data, args.pg_url),
-                  "ops_store": "sqlite", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+    dbs = Databases(args.pg_url)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = {"rows": args.rows, "csv": bench_csv(Path(tmp), data, stores, dbs),
+                      "postgresql": bench_postgres(Path(tmp), data, stores, dbs),
+                      "machine": f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the start",
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+    finally:
+        dbs.drop()
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"extract-{args.rows}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"extract-{args.rows}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "extract_throughput.md").write_text(markdown(result))
     print(json.dumps(result, indent=2))
 
 

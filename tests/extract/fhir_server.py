@@ -1,5 +1,6 @@
 """A small real FHIR server for tests: `ThreadingHTTPServer` on 127.0.0.1 serving paged Immunization searches
-(`_lastUpdated=gt…`, `_count`, `_include=Immunization:patient`) from an in-memory list."""
+(`_lastUpdated=gt…` compared as instants with their time zones, `_count`, `_include=Immunization:patient`) from an
+in-memory list."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from vaxpass.extract.fhir_source import fhir_instant
 from vaxpass.synth.fhir import bundle
 
 
@@ -22,6 +25,12 @@ class FhirStore:
 
     def put(self, patient: dict[str, Any], imm: dict[str, Any]) -> None:
         self.items = [it for it in self.items if it[1]["id"] != imm["id"]] + [(patient, imm)]
+
+
+def _instant(text: str) -> datetime:
+    value = fhir_instant(text)
+    assert value is not None, f"not a FHIR instant: {text!r}"
+    return value
 
 
 def _handler(store: FhirStore) -> type[BaseHTTPRequestHandler]:
@@ -38,8 +47,13 @@ def _handler(store: FhirStore) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 return
             since = q.get("_lastUpdated", "gt")[2:]
-            items = sorted((it for it in store.items if it[1]["meta"]["lastUpdated"] > since),
-                           key=lambda it: (it[1]["meta"]["lastUpdated"], it[1]["id"]))
+            floor = fhir_instant(since) if since else datetime.min.replace(tzinfo=UTC)
+            if floor is None or (since and not q["_lastUpdated"].startswith("gt")):
+                self.send_response(400)  # only `gt` with an instant is implemented here
+                self.end_headers()
+                return
+            items = sorted((it for it in store.items if _instant(it[1]["meta"]["lastUpdated"]) > floor),
+                           key=lambda it: (_instant(it[1]["meta"]["lastUpdated"]), it[1]["id"]))
             count, offset = int(q.get("_count", "50")), int(q.get("_offset", "0"))
             base = f"http://{self.headers['Host']}/fhir/Immunization"
             nxt = None

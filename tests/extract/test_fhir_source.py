@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tests.extract.conftest import Env, with_source
 from tests.extract.fhir_server import FhirStore, fhir_server
 from tests.factories import dose_row, site
+from vaxpass.extract.fhir_source import fhir_instant, later_instant
 from vaxpass.store import session_scope
 from vaxpass.store.models import LandedFile, RawRecord, SourceWatermark
 from vaxpass.synth.fhir import bundle, resources
@@ -76,3 +78,39 @@ def test_folder_of_pages_contained_patient_and_bad_entries(tmp_path: Path) -> No
     assert any("page-0001.json, row 3: entered_in_error" in p for p in summary.problems)
     assert any("page-0002.json: bad-bundle" in p for p in summary.problems)
     assert {r.source_key: r.full_name for r in env.records()}["A1"] == "Lê Hoàng Hòa"
+
+
+def test_last_updated_is_compared_as_an_instant_with_its_time_zone(tmp_path: Path) -> None:
+    """"20:00+07:00" is 13:00Z: a later "14:00Z" must move the watermark on, though it sorts lower as text."""
+    store = FhirStore()
+    store.put(*_res("IMM-0", "Nguyễn Văn An", "2021-08-15T20:00:00+07:00"))
+    store.put(*_res("IMM-1", "Trần Thị Đào", "2021-08-15T12:00:00Z"))
+    with fhir_server(store) as base:
+        s = with_source(site(), kind="fhir", conn_id="feed", options={"page_size": 10, "timeout_s": 5})
+        env = Env(tmp_path, [s], {"feed": base})
+        assert env.run(s).rows_new == 2
+        store.put(*_res("IMM-2", "Lê Hoàng Hòa", "2021-08-15T14:00:00.250Z"))
+        second = env.run(s)
+        assert (second.status, second.rows_new) == ("ok", 1), second.problems
+        assert "_lastUpdated=gt2021-08-15T20%3A00%3A00%2B07%3A00" in store.requests[-1]
+        third = env.run(s)
+        assert (third.files_new, third.rows_new) == (0, 0)
+        assert "_lastUpdated=gt2021-08-15T14%3A00%3A00.250Z" in store.requests[-1]
+    with session_scope(env.url) as session:
+        mark = session.get(SourceWatermark, s.code)
+    assert mark is not None and mark.value == {"last_updated": "2021-08-15T14:00:00.250Z"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2021-08-15T20:00:00+07:00", datetime(2021, 8, 15, 13, tzinfo=UTC)),
+    ("2021-08-15T13:00:00.5Z", datetime(2021, 8, 15, 13, 0, 0, 500000, tzinfo=UTC)),
+    ("2021-08-15T13:00:00", None), ("2021-08-15", None), ("yesterday", None), ("", None)])
+def test_fhir_instant(text: str, expected: datetime | None) -> None:
+    assert fhir_instant(text) == expected
+
+
+def test_later_instant_ignores_stamps_that_are_not_instants() -> None:
+    assert later_instant("2021-08-15T20:00:00+07:00", "2021-08-15T14:00:00Z") == "2021-08-15T14:00:00Z"
+    assert later_instant("2021-08-15T14:00:00Z", "2021-08-15T20:00:00+07:00") == "2021-08-15T14:00:00Z"
+    assert later_instant("", "2021-08-15T14:00:00Z") == "2021-08-15T14:00:00Z"
+    assert later_instant("2021-08-15T14:00:00Z", "2099-01-01") == "2021-08-15T14:00:00Z"

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, select, text
 
 from tests.extract.conftest import Env, with_source
 from tests.factories import site
+from vaxpass.extract.sql_source import parse_lookback
 from vaxpass.store import session_scope
 from vaxpass.store.models import LandedFile, SourceWatermark
 
@@ -116,3 +117,60 @@ def test_null_watermarks_are_reported(tmp_path: Path) -> None:
                     options={"table": "doses", "watermark_column": "cap_nhat"})
     summary = Env(tmp_path, [s], {"db": url}).run(s)
     assert summary.rows_new == 1 and summary.reasons.get("null-watermark") == 1
+
+
+def _lookback_scenario(tmp_path: Path, url: str) -> None:
+    """A transaction committed late carries a watermark older than one already read: a look-back window
+    re-reads it; unchanged rows in the window are skipped, a changed one becomes a new version, nothing twice."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(DDL))
+    engine.dispose()
+    options = {"table": "doses", "watermark_column": "cap_nhat", "chunk_rows": 2}
+    looking = with_source(site(code="HN-001-01"), kind="sql", conn_id="db", column_map=COLUMN_MAP,
+                          options={**options, "lookback": "30m"})
+    blind = with_source(site(code="HN-001-02"), kind="sql", conn_id="db", column_map=COLUMN_MAP, options=options)
+    env = Env(tmp_path, [looking, blind], {"db": url})
+    _insert(url, [_row("K1", "Nguyễn Văn An", 0), _row("K2", "Trần Thị Đào", 5), _row("K3", "Lê Hoàng Hòa", 20)])
+    assert env.run(looking).rows_new == 3 and env.run(blind).rows_new == 3
+    # committed after that read: a new row stamped 10 minutes before the watermark, and K2 changed in place
+    _insert(url, [_row("K4", "Phạm Thu Thủy", 10), _row("K2", "Trần Thị Đào", 5, lot="L9")], upsert=True)
+    late = env.run(looking)
+    assert (late.status, late.rows_new) == ("ok", 2), late.problems
+    assert env.run(blind).rows_new == 0  # without a look-back the late rows are missed
+    recs = [(r.source_key, r.version, r.status, r.lot) for r in env.records("HN-001-01")]
+    assert recs == [("K1", 1, "new", "L1"), ("K2", 1, "superseded", "L1"), ("K2", 2, "new", "L9"),
+                    ("K3", 1, "new", "L1"), ("K4", 1, "new", "L1")]
+    again = env.run(looking)
+    assert (again.status, again.rows_new) == ("ok", 0)
+    assert len(env.records("HN-001-01")) == 5
+    with session_scope(env.url) as session:
+        mark = session.get(SourceWatermark, "HN-001-01")
+    assert mark is not None and mark.value["key"] == {"type": "str", "value": "K3"}  # never moved back
+
+
+def test_lookback_sqlite(tmp_path: Path) -> None:
+    _lookback_scenario(tmp_path, f"sqlite:///{tmp_path / 'site.sqlite'}")
+
+
+@pytest.mark.postgres
+def test_lookback_postgresql(tmp_path: Path, pg_databases: Callable[[], str]) -> None:
+    _lookback_scenario(tmp_path, pg_databases())
+
+
+def test_lookback_mariadb(tmp_path: Path, mariadb_databases: Callable[[], str]) -> None:
+    _lookback_scenario(tmp_path, mariadb_databases())
+
+
+@pytest.mark.parametrize(("value", "minutes"), [("30m", 30), ("2h", 120), ("1d", 1440), (15, 15), ("90s", 1.5),
+                                                 (None, None)])
+def test_parse_lookback(value: object, minutes: float | None) -> None:
+    got = parse_lookback(value)
+    assert (got.total_seconds() / 60 if got else None) == minutes
+
+
+def test_bad_lookback_fails_the_site_with_its_reason(tmp_path: Path) -> None:
+    s = with_source(site(), kind="sql", conn_id="db", column_map=COLUMN_MAP,
+                    options={"table": "doses", "lookback": "soon"})
+    summary = Env(tmp_path, [s], {"db": f"sqlite:///{tmp_path / 'x.sqlite'}"}).run(s)
+    assert summary.status == "failed" and "bad-lookback" in summary.problems[0]

@@ -320,3 +320,17 @@ def test_command_line_helpers(tmp_path: Path) -> None:
     assert summary.registry_persons == 500 and summary.records_with_faults == 0
     assert (tmp_path / "sites.json").exists()
     assert all(p.name == "doses_20220331.csv" for p in (tmp_path / "inbox").glob("*/*.csv"))
+
+
+def test_the_demo_data_set_delivers_all_four_source_kinds(tmp_path: Path) -> None:
+    """What `make run` generates (`vaxpass synth` with the default site count): CSV and Excel files in an inbox,
+    a site database and a FHIR feed, each with rows — so one demo cycle extracts every kind."""
+    generate(tmp_path, persons=400, seed=2026, progress=False)
+    sites = load_sites(tmp_path / "sites.json")
+    kinds = {s.source.kind: tmp_path / s.source.path for s in sites}
+    assert {"inbox", "sql", "fhir"} <= set(kinds)
+    inbox = kinds["inbox"]
+    assert sorted(p.suffix for p in inbox.iterdir()) == [".csv", ".xlsx"]
+    assert kinds["sql"].read_bytes()[:16] == b"SQLite format 3\x00"
+    pages = sorted(kinds["fhir"].glob("page-*.json"))
+    assert pages and json.loads(pages[0].read_text(encoding="utf-8"))["entry"]

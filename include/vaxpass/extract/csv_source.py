@@ -23,9 +23,11 @@ FORMULA = re.compile(r"^\s*(=|[+@]\s*[A-Za-z_][\w.]*\s*\()")
 csv.field_size_limit(min(sys.maxsize, 1 << 24))
 
 
-def cell_problem(cells: list[str]) -> str | None:
-    """The reason a row's cells cannot be trusted, checked in order of severity; None when they can."""
-    text = "\x1f".join(cells)
+def cell_problem(cells: list[str], text: str | None = None) -> str | None:
+    """The reason a row's cells cannot be trusted, checked in order of severity; None when they can.
+    `text`: the cells joined by "\x1f", when the caller has it already."""
+    if text is None:
+        text = "\x1f".join(cells)
     if "\n" in text or "\r" in text:
         return "embedded_newline"
     if "\x00" in text:
@@ -64,22 +66,23 @@ def open_csv(path: Path, site: str, name: str | None = None) -> Rows:
 def _rows(reader: Any, header: list[str], lines: TextLines, site: str, name: str) -> Iterator[SourceRow]:
     width = len(header)
     end = reader.line_num
+    foreign = lines.foreign_lines
     try:
         for cells in reader:
             start, end = end + 1, reader.line_num
-            if not any(c.strip() for c in cells):
+            text = "\x1f".join(cells)
+            if not text.strip():  # "\x1f" is whitespace too: a blank row
                 continue
-            problem = cell_problem(cells)
+            problem = cell_problem(cells, text)
             if len(cells) != width:
                 problem = "column_count"
                 cells = cells + [""] * (width - len(cells)) if len(cells) < width else cells
-            if problem is None and lines.foreign_lines and any(n in lines.foreign_lines
-                                                               for n in range(start, end + 1)):
+            if problem is None and foreign and any(n in foreign for n in range(start, end + 1)):
                 problem = "mixed_encoding"
             row = dict(zip(header, cells, strict=False))
             if len(cells) > width:
                 row.update({f"~extra_{i}": c for i, c in enumerate(cells[width:], start=1)})
-            yield SourceRow(row=start, cells=row, problem=problem)
+            yield SourceRow(start, row, problem)
     except csv.Error as exc:
         raise DeliveryError(site, name, "malformed-csv", str(exc)[:120], row=end + 1) from exc
 

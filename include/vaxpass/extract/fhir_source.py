@@ -4,6 +4,10 @@ HTTP: `GET <base>/Immunization?_include=Immunization:patient&_sort=_lastUpdated&
 then each Bundle's `link[relation=next]` (same origin only). Each page is landed byte for byte as received;
 the watermark (the latest `meta.lastUpdated` seen) is committed with the last page only, so a feed broken off
 half-way is read again from the old watermark next cycle (pages and rows already kept are recognised).
+`meta.lastUpdated` is a FHIR instant with a time zone ("2021-08-15T20:00:00+07:00" is before
+"2021-08-15T14:00:00Z"): instants are compared as instants, never as text; the watermark keeps the latest one
+as the server wrote it, and is sent back verbatim as `_lastUpdated=gt<instant>`. A stamp that is not an
+instant (no time zone, not a date-time) never moves the watermark.
 Folder (the demo, no server): every `*.json` Bundle in the site's folder, in name order, is a delivery.
 """
 
@@ -14,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +69,32 @@ def _rows(entries: list[dict[str, Any]], index: dict[str, dict[str, Any]], paths
         yield SourceRow(row=number, cells=cells, problem=problem)
 
 
+def fhir_instant(text: str) -> datetime | None:
+    """A FHIR `instant` (date-time with seconds and a time zone; "Z" or ±hh:mm) as an aware datetime."""
+    if len(text) < 20 or text[10] != "T":
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def later_instant(a: str, b: str) -> str:
+    """The later of two instants as written ("" or a non-instant loses)."""
+    ta, tb = fhir_instant(a), fhir_instant(b)
+    if ta is None:
+        return b if tb is not None else a
+    return b if tb is not None and tb > ta else a
+
+
 def _last_updated(bundle: Any) -> str:
-    stamps = [str(e["resource"].get("meta", {}).get("lastUpdated") or "") for e in bundle.get("entry") or []
-              if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-              and e["resource"].get("resourceType") == "Immunization"]
-    return max(stamps, default="")
+    newest = ""
+    for e in bundle.get("entry") or []:
+        res = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(res, dict) and res.get("resourceType") == "Immunization" and isinstance(res.get("meta"), dict):
+            newest = later_instant(newest, str(res["meta"].get("lastUpdated") or ""))
+    return newest
 
 
 class FhirSource:
@@ -135,7 +161,7 @@ class FhirSource:
             url = links.get("next")
             if url is not None and urllib.parse.urlsplit(url)[:2] != origin:
                 raise SourceError(self.site, self.label, "fhir-bad-link", "a next link leaves the server")
-            newest = max(newest, _last_updated(bundle) if isinstance(bundle, dict) else "")
+            newest = later_instant(newest, _last_updated(bundle) if isinstance(bundle, dict) else "")
             mark = {"last_updated": newest} if url is None and newest else None
             name = f"Immunization page {page}" + (f" (_lastUpdated>{since})" if since else "")
             if isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle" and not bundle.get("entry"):

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from vaxpass.domain import SiteConfig
 from vaxpass.errors import RowProblem, SourceError
+from vaxpass.extract.known_keys import KnownKeys
 from vaxpass.extract.landing import land_bytes, land_file, sha256_file
 from vaxpass.extract.mapping import bind, extra_columns, site_map
 from vaxpass.extract.source import ConnectionResolver, Delivery, DeliveryError, Source
@@ -79,13 +80,14 @@ def extract_site(db_url: str, *, cycle_id: str, site: SiteConfig, data_dir: Path
         with session_scope(db_url) as session:
             mark = session.get(SourceWatermark, site.code)
             watermark = mark.value if mark is not None else None
+            known = KnownKeys(session, site.code)
         for delivery in source.deliveries(watermark):
             if delivery.kind == "watermark":
                 with session_scope(db_url) as session:
                     _save_watermark(session, cycle_id, site, delivery.watermark)
                 continue
             summary.files_seen += 1
-            _extract_delivery(db_url, cycle_id, site, delivery, landing_dir, summary, chunk_rows)
+            _extract_delivery(db_url, cycle_id, site, delivery, landing_dir, summary, chunk_rows, known)
     except SourceError as exc:
         summary.status = "failed"
         summary.note(exc.problem)
@@ -122,7 +124,7 @@ def _seen_before(session: Session, cycle_id: str, site: SiteConfig, delivery: De
 
 
 def _extract_delivery(db_url: str, cycle_id: str, site: SiteConfig, delivery: Delivery, landing_dir: Path,
-                      summary: ExtractionSummary, chunk_rows: int) -> None:
+                      summary: ExtractionSummary, chunk_rows: int, known: KnownKeys) -> None:
     sha = sha256_file(delivery.path) if delivery.path is not None else hashlib.sha256(delivery.data or b"").hexdigest()
     column_map = site_map(site.source.kind, site.source.column_map)
     quarantined: list[RowProblem] = []
@@ -140,7 +142,7 @@ def _extract_delivery(db_url: str, cycle_id: str, site: SiteConfig, delivery: De
             rows = delivery.rows(landed_path)
             bound = bind(rows.columns, column_map, site.code, delivery.name)
             writer = RowWriter(session, cycle_id=cycle_id, site_code=site.code, landed_id=landed.id, tag=sha[:12],
-                               bound=bound, chunk_rows=chunk_rows,
+                               bound=bound, chunk_rows=chunk_rows, known=known,
                                report=lambda row, reason: quarantined.append(
                                    RowProblem(site.code, delivery.name, row, reason)))
             writer.write(rows.rows)

@@ -5,17 +5,24 @@ rows sharing a watermark value are never skipped at a chunk boundary. The result
 cursor; each chunk is one delivery, landed as an NDJSON document (one JSON object of text cells per row, in
 the query's column order) and committed together with the watermark of its last row. Rows whose watermark is
 NULL can never be selected: they are counted and reported (`null-watermark`), not silently left behind.
+
+Look-back (`options.lookback`: "90s", "30m", "2h", "1d" or a number of minutes): a transaction that commits
+late can carry a watermark older than one already read. With a look-back the query re-reads every row whose
+watermark lies within that window before the stored one (`WHERE wm >= :stored - lookback`); the content hash
+decides what happens to each re-read row (unchanged: skipped; changed: a new version; never seen: new), so the
+window costs reading, never duplicates. The stored watermark never moves backwards.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -23,6 +30,7 @@ from sqlalchemy.pool import NullPool
 from vaxpass.errors import RowProblem, SourceError
 from vaxpass.extract.source import Delivery, Rows, SourceRow
 
+_encode = msgspec.json.Encoder().encode  # NDJSON lines: the row's cells in the query's column order
 _TYPES: dict[str, Any] = {"datetime": datetime.fromisoformat, "date": date.fromisoformat, "int": int,
                           "decimal": Decimal, "float": float, "str": str}
 
@@ -41,6 +49,28 @@ def encode(value: Any) -> dict[str, str]:
 
 def decode(value: dict[str, str]) -> Any:
     return _TYPES[value["type"]](value["value"])
+
+
+_LOOKBACK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "": 60, "h": 3600, "d": 86400}
+
+
+def parse_lookback(value: Any) -> timedelta | None:
+    """A look-back window: "90s", "30m", "2h", "1d" or a number of minutes; None/0 for none. ValueError else."""
+    if value is None or value == "" or value == 0:
+        return None
+    m = _LOOKBACK.match(str(value))
+    if m is None or isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    return timedelta(seconds=float(m[1]) * _UNIT_SECONDS[m[2]]) or None
+
+
+def _later(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The later of two stored (watermark, key) positions."""
+    try:
+        return a if (decode(a["value"]), decode(a["key"])) >= (decode(b["value"]), decode(b["key"])) else b
+    except (TypeError, KeyError, ValueError):
+        return a
 
 
 def cell_text(value: Any) -> str:
@@ -68,6 +98,10 @@ class SqlSource:
         self.key_col = columns["source_key"]
         self.chunk = int(options.get("chunk_rows", 20_000))
         self.notes: list[RowProblem] = []
+        try:
+            self.lookback = parse_lookback(options.get("lookback"))
+        except ValueError as exc:
+            raise SourceError(site, label, "bad-lookback", str(exc)) from exc
 
     def _sql(self, quote: Any, watermark: dict[str, Any] | None) -> tuple[str, str, dict[str, Any]]:
         if self.table:
@@ -77,10 +111,32 @@ class SqlSource:
         w, k = f"src.{quote(self.wm_col)}", f"src.{quote(self.key_col)}"
         sql, params = f"SELECT * FROM ({base}) src WHERE {w} IS NOT NULL", {}
         if watermark and watermark.get("column") == self.wm_col and "key" in watermark:
-            sql += f" AND ({w} > :w OR ({w} = :w AND {k} > :k))"
-            params = {"w": decode(watermark["value"]), "k": decode(watermark["key"])}
+            stored = decode(watermark["value"])
+            if self.lookback is not None:
+                sql += f" AND {w} >= :since"
+                params = {"since": self._since(stored)}
+            else:
+                sql += f" AND ({w} > :w OR ({w} = :w AND {k} > :k))"
+                params = {"w": stored, "k": decode(watermark["key"])}
         nulls = f"SELECT COUNT(*) FROM ({base}) src WHERE {w} IS NULL"
         return sql + f" ORDER BY {w}, {k}", nulls, params
+
+    def _since(self, stored: Any) -> Any:
+        """The stored watermark minus the look-back; a text watermark (SQLite keeps times as ISO text) is
+        parsed and written back in its own layout, so the database compares like with like."""
+        assert self.lookback is not None
+        if isinstance(stored, date):
+            return stored - self.lookback
+        if isinstance(stored, str):
+            try:
+                since = datetime.fromisoformat(stored) - self.lookback
+            except ValueError:
+                pass
+            else:
+                return since.isoformat(sep="T" if "T" in stored else " ",
+                                       timespec="microseconds" if "." in stored else "seconds")
+        raise SourceError(self.site, self.label, "bad-lookback",
+                          f"a look-back needs a date or time watermark, {self.wm_col} is not one")
 
     def deliveries(self, watermark: dict[str, Any] | None) -> Iterator[Delivery]:
         try:
@@ -108,7 +164,10 @@ class SqlSource:
             columns = list(result.keys())
             wi, ki = columns.index(self.wm_col), columns.index(self.key_col)
             for part in result.partitions(self.chunk):
-                yield self._delivery(name, columns, part, wi, ki)
+                delivery = self._delivery(name, columns, part, wi, ki)
+                if watermark and delivery.watermark and watermark.get("column") == self.wm_col and "key" in watermark:
+                    delivery.watermark = _later(delivery.watermark, watermark)  # a look-back never moves it back
+                yield delivery
         except ValueError as exc:
             raise SourceError(self.site, name, "missing-columns", "watermark or key column not in the result",
                               ) from exc
@@ -118,7 +177,7 @@ class SqlSource:
     def _delivery(self, name: str, columns: list[str], part: Any, wi: int, ki: int) -> Delivery:
         cells = [dict(zip(columns, [v if v.__class__ is str else cell_text(v) for v in r], strict=True))
                  for r in part]
-        doc = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cells).encode()
+        doc = b"".join(_encode(c) + b"\n" for c in cells)
         first, last = part[0], part[-1]
         rows = [SourceRow(row=i, cells=c) for i, c in enumerate(cells, start=1)]
 
