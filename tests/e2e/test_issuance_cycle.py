@@ -20,6 +20,7 @@ from embedded import REPO, run
 
 from tests.environment import prepare_environment
 from tests.interop.verifier import verify_independently
+from tests.lineage.openlineage_events import check_openlineage_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -115,6 +116,7 @@ def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> N
     data = Path(env["VAXPASS_HOME"]) / "data"
     con = sqlite3.connect(data / "registry.sqlite")
     needles = {n for row in con.execute("SELECT full_name, cccd, cmnd FROM persons") for n in row if n}
+    dobs = {dob for (dob,) in con.execute("SELECT dob FROM persons")}
     con.close()
     for path in (data / "inbox").rglob("*.csv"):
         for row in csv.DictReader(path.open(encoding="utf-8")):
@@ -136,6 +138,9 @@ def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> N
     for where, text in texts.items():
         leaked = [n for n in needles if n in text]
         assert not leaked, f"personal data in {where}: {len(leaked)} value(s)"
+    # OpenLineage: an event per task with its datasets, and no names, IDs, phones or dates of birth in any
+    check_openlineage_events(Path(env["VAXPASS_HOME"]) / "openlineage", run_id=outcome["run_id"],
+                             personal=needles | dobs)
 
 
 def test_cycle_on_sqlite(tmp_path: Path) -> None:
