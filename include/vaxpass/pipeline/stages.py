@@ -18,6 +18,7 @@ from vaxpass.config import Settings
 from vaxpass.domain import SiteConfig, load_sites
 from vaxpass.errors import ConfigError
 from vaxpass.extract import ConnectionResolver, extract_site
+from vaxpass.history import timed
 from vaxpass.issuance import issue_certificates
 from vaxpass.lineage import check_lineage
 from vaxpass.pipeline.validate import build_cycle_data_docs, validate_site
@@ -37,6 +38,7 @@ from vaxpass.store.models import (
 )
 
 
+@timed()
 def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, run_after: datetime) -> list[str]:
     """Bring the store up to date, load the site registry and open the cycle; returns the site codes."""
     migrate(s.db_url)
@@ -74,6 +76,7 @@ def _site(s: Settings, code: str) -> SiteConfig:
     raise ConfigError(f"site {code} is not in {s.sites_file}")
 
 
+@timed(key="site_code")
 def extract(s: Settings, *, cycle_id: str, site_code: str,
             connections: ConnectionResolver | None = None) -> dict[str, Any]:
     """Extract one site; `connections` resolves a site's `conn_id` to a URL (the DAG passes one reading Airflow
@@ -83,6 +86,7 @@ def extract(s: Settings, *, cycle_id: str, site_code: str,
     return summary.as_dict()
 
 
+@timed(key="site_code")
 def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> dict[str, Any]:
     """Validate the site's new records; the summary says whether the site's batch is held (`held`), with the
     blocked share, the threshold and the blocked records per rule (codes and counts only)."""
@@ -90,6 +94,7 @@ def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> d
                          suite_dir=s.suite_dir).as_dict()
 
 
+@timed()
 def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None) -> dict[str, Any]:
     """Match the valid records against the population registry (the linker with `config`, default thresholds
     and the shipped weights when None); returns outcome and reason counts."""
@@ -98,6 +103,7 @@ def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None) -> d
     return asdict(summary)
 
 
+@timed()
 def open_review(s: Settings, *, cycle_id: str) -> list[dict[str, Any]]:
     """Open this cycle's district batches; a district with no reviewer gets no gate and its records stay
     flagged (reported, and batched again next cycle)."""
@@ -110,6 +116,7 @@ def open_review(s: Settings, *, cycle_id: str) -> list[dict[str, Any]]:
     return gated
 
 
+@timed(stage_arg="task_id")
 def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime) -> dict[str, Any]:
     """Issue the certificates due; `issued_at` is the signing time the caller read at the task's start (the
     CWT `iat`), which must lie within the document signer's validity."""
@@ -137,6 +144,7 @@ def data_docs_root(s: Settings) -> Path:
     return s.landing_dir.parent / "data_docs"
 
 
+@timed()
 def finish_cycle(s: Settings, *, cycle_id: str) -> dict[str, Any]:
     """Build the cycle's Data Docs, check every certificate's lineage, then store and return the cycle's counts
     (`data_docs`: the Data Docs index page, for the run report)."""
