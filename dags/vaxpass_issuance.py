@@ -117,9 +117,12 @@ def vaxpass_issuance() -> None:
 
     @task(trigger_rule="all_done", inlets=[CERTIFICATES], outlets=[RUN_REPORTS])
     def finish_cycle(**context: Any) -> dict[str, Any]:
+        from airflow.sdk import conf
+
         from vaxpass.pipeline import stages
 
-        return stages.finish_cycle(settings(), cycle_id=context["dag_run"].run_id)
+        return stages.finish_cycle(settings(), cycle_id=context["dag_run"].run_id,
+                                   web_url=conf.get("api", "base_url", fallback=None))
 
     @task(trigger_rule="one_failed", retries=0)
     def watcher() -> None:

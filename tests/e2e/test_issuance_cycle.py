@@ -128,6 +128,7 @@ def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> N
     assert reports, "finish_cycle writes the run report"
     report = reports[0].read_text()
     assert "Data Docs" in report and "data_docs/" in report and "Registry matching" in report
+    assert f'{env["AIRFLOW__API__BASE_URL"]}/vaxpass/dashboard?cycle=' in report  # the cycle's dashboard
     docs = sorted((Path(env["VAXPASS_HOME"]) / "data_docs").rglob("*.html"))
     assert docs, "finish_cycle builds the cycle's Data Docs"
     for page in [*reports, *docs]:

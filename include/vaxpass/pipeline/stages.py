@@ -145,16 +145,17 @@ def data_docs_root(s: Settings) -> Path:
 
 
 @timed()
-def finish_cycle(s: Settings, *, cycle_id: str) -> dict[str, Any]:
+def finish_cycle(s: Settings, *, cycle_id: str, web_url: str | None = None) -> dict[str, Any]:
     """Build the cycle's Data Docs, check every certificate's lineage, then store and return the cycle's counts
-    (`data_docs`: the Data Docs index page, for the run report)."""
+    (`data_docs`: the Data Docs index page, for the run report; `web_url`: Airflow's, for the report's links
+    to the cycle's dashboard)."""
     docs = build_cycle_data_docs(s.db_url, cycle_id=cycle_id, docs_root=data_docs_root(s))
     checked = check_lineage(s.db_url, cycle_id=cycle_id)
     stats = cycle_stats(s, cycle_id=cycle_id)
     stats["lineage_checked"] = checked
     stats["data_docs"] = str(docs) if docs else None
     stats["report"] = str(write_run_report(s.db_url, cycle_id=cycle_id, stats=stats,
-                                           out_dir=data_docs_root(s).parent / "reports"))
+                                           out_dir=data_docs_root(s).parent / "reports", web_url=web_url))
     with session_scope(s.db_url) as session:
         cycle = session.get(Cycle, cycle_id)
         assert cycle is not None
