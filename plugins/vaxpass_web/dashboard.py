@@ -42,7 +42,7 @@ def _trends(items: list[CycleSummary]) -> list[str]:
         line_chart("chart-pass-rate", "Tỷ lệ đạt chất lượng / Quality pass rate", labels,
                    [c.pass_rate for c in items]),
         line_chart("chart-match-rate", "Tỷ lệ khớp / Matched share", labels, [match_rate(c) for c in items]),
-        bar_chart("chart-certificates", "Chứng nhận cấp / Certificates issued + re-issued", labels,
+        bar_chart("chart-certificates", "Chứng nhận / Certificates (new + re-issued)", labels,
                   [c.issued + c.reissued for c in items]),
         bar_chart("chart-pending", "Hồ sơ chờ duyệt / Pending reviews", labels,
                   [c.pending_reviews for c in items]),

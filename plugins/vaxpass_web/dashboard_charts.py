@@ -7,19 +7,26 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 360, 150, 44, 22, 18
+WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 400, 160, 44, 22, 20
 
 
-def _frame(chart_id: str, title: str, top: float, fmt: Callable[[float], str], body: str) -> Markup:
+def _frame(chart_id: str, title: str, top: float, fmt: Callable[[float], str], body: str,
+           labels: Sequence[str]) -> Markup:
     plot_h = HEIGHT - PAD_BOTTOM - PAD_TOP
+    # the first and the last cycle's date under the axis (each bar/point names its cycle in its tooltip)
+    ends = [(PAD_LEFT + 2, "start", labels[0].split()[0])] if labels else []
+    if len(labels) > 1:
+        ends.append((WIDTH - 2, "end", labels[-1].split()[0]))
+    x_labels = "".join(f'<text x="{x}" y="{HEIGHT - 6}" text-anchor="{anchor}" font-size="10">{escape(text)}</text>'
+                       for x, anchor, text in ends)
     axis = (f'<line x1="{PAD_LEFT}" y1="{PAD_TOP}" x2="{PAD_LEFT}" y2="{PAD_TOP + plot_h}" stroke="#a0aec0"/>'
             f'<line x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH}" y2="{PAD_TOP + plot_h}" stroke="#a0aec0"/>'
             f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + 4}" text-anchor="end" font-size="10">{escape(fmt(top))}</text>'
-            f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end" font-size="10">0</text>')
+            f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end" font-size="10">0</text>' + x_labels)
     return Markup(
         f'<svg class="chart" id="{escape(chart_id)}" role="img" aria-label="{escape(title)}" width="{WIDTH}" '
         f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" xmlns="http://www.w3.org/2000/svg">'
-        f'<title>{escape(title)}</title><text x="{PAD_LEFT}" y="12" font-size="12" font-weight="600">'
+        f'<title>{escape(title)}</title><text x="4" y="13" font-size="11" font-weight="600">'
         f'{escape(title)}</text>{axis}{body}</svg>')
 
 
@@ -38,7 +45,7 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], values: Sequence
         bars.append(f'<rect x="{x:.1f}" y="{PAD_TOP + plot_h - h:.1f}" width="{max(step - 3, 1):.1f}" '
                     f'height="{h:.1f}" fill="#3182ce" data-label="{escape(label)}" data-value="{escape(shown)}">'
                     f'<title>{escape(label)}: {escape(shown)}</title></rect>')
-    return _frame(chart_id, title, top, fmt, "".join(bars))
+    return _frame(chart_id, title, top, fmt, "".join(bars), labels)
 
 
 def line_chart(chart_id: str, title: str, labels: Sequence[str], values: Sequence[float | None],
@@ -63,4 +70,4 @@ def line_chart(chart_id: str, title: str, labels: Sequence[str], values: Sequenc
     segments.append(current)
     lines = "".join(f'<polyline fill="none" stroke="#2f855a" stroke-width="2" points="{" ".join(s)}"/>'
                     for s in segments if len(s) > 1)
-    return _frame(chart_id, title, top, fmt, lines + "".join(points))
+    return _frame(chart_id, title, top, fmt, lines + "".join(points), labels)
