@@ -44,6 +44,8 @@ from common.gates import DistrictReviewGate
 from common.notifiers import QualityHoldNotifier
 from common.settings import settings
 
+# The datasets of the flow, as OpenLineage sees them (file:// URIs become namespace "file", name the path).
+SITE_SOURCES = Asset(name="vaxpass_site_sources", uri="file:///vaxpass/sites")
 LANDING = Asset(name="vaxpass_landing_zone", uri="file:///vaxpass/landing")
 QUALITY = Asset(name="vaxpass_quality_results", uri="file:///vaxpass/ops/quality_results")
 MATCHES = Asset(name="vaxpass_match_decisions", uri="file:///vaxpass/ops/match_decisions")
@@ -51,6 +53,7 @@ REVIEWS = Asset(name="vaxpass_review_decisions", uri="file:///vaxpass/ops/review
 CONFIRMATIONS = Asset(name="vaxpass_facility_confirmations", uri="file:///vaxpass/ops/confirmations")
 CERTIFICATES = Asset(name="vaxpass_certificates", uri="file:///vaxpass/ops/certificates")
 REGISTRY = Asset(name="vaxpass_population_registry", uri="file:///vaxpass/registry/persons")
+RUN_REPORTS = Asset(name="vaxpass_run_reports", uri="file:///vaxpass/reports")
 
 # Shorter than the schedule's interval: an unanswered gate expires before the next cycle starts, its records
 # go back to the queue and are batched again (max_active_runs=1 keeps cycles from overlapping).
@@ -68,14 +71,14 @@ GATE_WINDOW = timedelta(hours=20)
     default_args={"owner": "vaxpass-data", "retries": 2, "retry_delay": timedelta(seconds=20)},
 )
 def vaxpass_issuance() -> None:
-    @task
+    @task(inlets=[SITE_SOURCES])
     def start_cycle(**context: Any) -> list[str]:
         from vaxpass.pipeline import stages
 
         run = context["dag_run"]
         return stages.start_cycle(settings(), cycle_id=run.run_id, dag_id=run.dag_id, run_after=run.run_after)
 
-    @task(outlets=[LANDING], map_index_template="{{ site_code }}")
+    @task(inlets=[SITE_SOURCES], outlets=[LANDING], map_index_template="{{ site_code }}")
     def extract(site_code: str, **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
 
@@ -114,7 +117,7 @@ def vaxpass_issuance() -> None:
         return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_clean",
                             issued_at=context["ti"].start_date)
 
-    @task
+    @task(inlets=[MATCHES], outlets=[REVIEWS])
     def open_review(**context: Any) -> list[dict[str, Any]]:
         from vaxpass.pipeline import stages
 
@@ -128,11 +131,14 @@ def vaxpass_issuance() -> None:
         return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_reviewed",
                             issued_at=context["ti"].start_date)
 
-    @task(trigger_rule="all_done", inlets=[CERTIFICATES])
+    @task(trigger_rule="all_done", inlets=[CERTIFICATES], outlets=[RUN_REPORTS])
     def finish_cycle(**context: Any) -> dict[str, Any]:
+        from airflow.sdk import conf
+
         from vaxpass.pipeline import stages
 
-        return stages.finish_cycle(settings(), cycle_id=context["dag_run"].run_id)
+        return stages.finish_cycle(settings(), cycle_id=context["dag_run"].run_id,
+                                   web_url=conf.get("api", "base_url", fallback=None))
 
     @task(trigger_rule="one_failed", retries=0)
     def watcher() -> None:

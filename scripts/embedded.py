@@ -74,7 +74,27 @@ def airflow_env(*, airflow_home: Path, vaxpass_home: Path, users: dict[str, str]
     })
     if ops_url:
         env["VAXPASS_DB_URL"] = ops_url
+    env.update(openlineage_env(env, vaxpass_home))
     return env
+
+
+def openlineage_env(env: dict[str, str], vaxpass_home: Path) -> dict[str, str]:
+    """Airflow's OpenLineage provider: one JSON file per event under `$VAXPASS_HOME/openlineage/` by default,
+    or a Marquez (any OpenLineage HTTP) endpoint when `VAXPASS_OPENLINEAGE_URL` is set. An explicit
+    `AIRFLOW__OPENLINEAGE__TRANSPORT` in the environment wins over both."""
+    out = {"AIRFLOW__OPENLINEAGE__NAMESPACE": env.get("AIRFLOW__OPENLINEAGE__NAMESPACE", "vaxpass")}
+    if env.get("AIRFLOW__OPENLINEAGE__TRANSPORT"):
+        return out
+    if url := env.get("VAXPASS_OPENLINEAGE_URL"):
+        transport = {"type": "http", "url": url, "endpoint": "api/v1/lineage"}
+    else:
+        events = vaxpass_home / "openlineage"
+        events.mkdir(parents=True, exist_ok=True)
+        # One file per event (append=False): tasks run in parallel processes, and one shared file could
+        # interleave their lines.
+        transport = {"type": "file", "log_file_path": str(events / "event"), "append": False}
+    out["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
+    return out
 
 
 def run(cmd: list[str], env: dict[str, str], **kwargs: object) -> subprocess.CompletedProcess[str]:

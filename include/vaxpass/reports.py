@@ -1,4 +1,5 @@
-"""The run report of a cycle: one static HTML page of counts per stage, linking the cycle's Data Docs.
+"""The run report of a cycle: one static HTML page of counts per stage, linking the cycle's Data Docs and its
+page of the run history dashboard (in the Airflow UI, under /vaxpass/dashboard).
 
 Counts, codes and site/district names only: no personal data, so the page can be shared with managers.
 """
@@ -11,11 +12,21 @@ import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select
 
 from vaxpass.store import session_scope
 from vaxpass.store.models import Cycle, ExtractionRun, MatchDecision, QualityRun, ReviewBatch, ReviewItem
+
+# Where the vaxpass plugin serves the run history and the lineage explorer, under Airflow's base URL.
+DASHBOARD_PATH = "/vaxpass/dashboard"
+LINEAGE_PATH = "/vaxpass/lineage"
+
+
+def dashboard_url(web_url: str, cycle_id: str) -> str:
+    """The cycle's page of the run history dashboard, under the Airflow web server's base URL."""
+    return f"{web_url.rstrip('/')}{DASHBOARD_PATH}?cycle={quote(cycle_id, safe='')}"
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -24,8 +35,10 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td>—</td></tr>'}</tbody></table>"
 
 
-def write_run_report(db_url: str, *, cycle_id: str, stats: dict[str, Any], out_dir: Path) -> Path:
-    """Write `<out_dir>/<cycle>.html` and return its path; `stats` are the cycle's counts (finish_cycle)."""
+def write_run_report(db_url: str, *, cycle_id: str, stats: dict[str, Any], out_dir: Path,
+                     web_url: str | None = None) -> Path:
+    """Write `<out_dir>/<cycle>.html` and return its path; `stats` are the cycle's counts (finish_cycle).
+    With the Airflow web server's `web_url`, the page links the cycle's dashboard and the lineage explorer."""
     with session_scope(db_url) as session:
         cycle = session.get(Cycle, cycle_id)
         extraction = [[r.site_code, r.status, r.files_new, r.rows_new, r.rows_quarantined, r.error_reason or ""]
@@ -45,8 +58,11 @@ def write_run_report(db_url: str, *, cycle_id: str, stats: dict[str, Any], out_d
     docs = stats.get("data_docs")
     docs_link = (f'<p><a href="{html.escape(os.path.relpath(docs, out_dir))}">Data Docs (Great Expectations)</a></p>'
                  if docs else "<p>No Data Docs for this cycle.</p>")
+    web_links = (f'<p><a href="{html.escape(dashboard_url(web_url, cycle_id))}">Run dashboard of this cycle</a> · '
+                 f'<a href="{html.escape(web_url.rstrip("/") + LINEAGE_PATH)}">Certificate lineage</a></p>'
+                 if web_url else "")
     sections = [
-        f"<h1>vaxpass — cycle {html.escape(cycle_id)}</h1><p>Run date {run_date}</p>", docs_link,
+        f"<h1>vaxpass — cycle {html.escape(cycle_id)}</h1><p>Run date {run_date}</p>", docs_link, web_links,
         "<h2>Extraction</h2>" + _table(["site", "status", "new files", "new rows", "quarantined", "reason"],
                                        extraction),
         "<h2>Data quality</h2>" + _table(["site", "suite version", "evaluated", "blocked", "batch"], quality),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from vaxpass_web import dashboard, lineage
 from vaxpass_web.access import ReaderDep
 from vaxpass_web.render import page
 
@@ -22,7 +23,8 @@ class Section:
 
 
 home = APIRouter()
-SECTIONS: list[Section] = []
+SECTIONS: list[Section] = [Section("/dashboard", "Lịch sử chạy / Run history"),
+                           Section("/lineage", "Truy vết chứng nhận / Certificate lineage")]
 
 
 @home.get("/", response_class=HTMLResponse)
@@ -34,4 +36,6 @@ def create_app() -> FastAPI:
     app = FastAPI(title="vaxpass", description="District review, lineage and run history of vaxpass",
                   docs_url=None, redoc_url=None)
     app.include_router(home)
+    app.include_router(dashboard.router)
+    app.include_router(lineage.router)
     return app

@@ -20,6 +20,7 @@ from embedded import REPO, run
 
 from tests.environment import prepare_environment
 from tests.interop.verifier import verify_independently
+from tests.lineage.openlineage_events import check_openlineage_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -137,6 +138,7 @@ def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> N
     data = Path(env["VAXPASS_HOME"]) / "data"
     con = sqlite3.connect(data / "registry.sqlite")
     needles = {n for row in con.execute("SELECT full_name, cccd, cmnd FROM persons") for n in row if n}
+    dobs = {dob for (dob,) in con.execute("SELECT dob FROM persons")}
     con.close()
     for path in (data / "inbox").rglob("*.csv"):
         for row in csv.DictReader(path.open(encoding="utf-8")):
@@ -148,6 +150,7 @@ def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> N
     assert reports, "finish_cycle writes the run report"
     report = reports[0].read_text()
     assert "Data Docs" in report and "data_docs/" in report and "Registry matching" in report
+    assert f'{env["AIRFLOW__API__BASE_URL"]}/vaxpass/dashboard?cycle=' in report  # the cycle's dashboard
     docs = sorted((Path(env["VAXPASS_HOME"]) / "data_docs").rglob("*.html"))
     assert docs, "finish_cycle builds the cycle's Data Docs"
     for page in [*reports, *docs]:
@@ -158,6 +161,9 @@ def _assert_no_personal_data(tmp: Path, env: dict[str, str], outcome: dict) -> N
     for where, text in texts.items():
         leaked = [n for n in needles if n in text]
         assert not leaked, f"personal data in {where}: {len(leaked)} value(s)"
+    # OpenLineage: an event per task with its datasets, and no names, IDs, phones or dates of birth in any
+    check_openlineage_events(Path(env["VAXPASS_HOME"]) / "openlineage", run_id=outcome["run_id"],
+                             personal=needles | dobs)
 
 
 def test_cycle_on_sqlite(tmp_path: Path) -> None:

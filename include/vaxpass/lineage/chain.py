@@ -34,7 +34,8 @@ def lineage_chain(db_url: str, ident: str) -> dict[str, Any] | None:
             "certificate": {"id": cert.id, "uvci": cert.uvci, "person": cert.person_id, "version": cert.version,
                             "status": cert.status, "kid": cert.kid, "issued_at": cert.issued_at.isoformat(),
                             "expires_at": cert.expires_at.isoformat(), "cycle": cert.cycle_id},
-            "links": {kind: links[kind] for kind in ORDER if kind in links},
+            # kinds not in ORDER (added by a later stage) come last rather than being dropped
+            "links": {kind: links[kind] for kind in (*ORDER, *sorted(set(links) - set(ORDER))) if kind in links},
         }
 
 

@@ -19,6 +19,7 @@ from vaxpass.confirmation.confirm import confirm_site
 from vaxpass.domain import SiteConfig, load_sites
 from vaxpass.errors import ConfigError
 from vaxpass.extract import ConnectionResolver, extract_site
+from vaxpass.history import timed
 from vaxpass.issuance import issue_certificates
 from vaxpass.lineage import check_lineage
 from vaxpass.pipeline.validate import build_cycle_data_docs, validate_site
@@ -39,6 +40,7 @@ from vaxpass.store.models import (
 )
 
 
+@timed()
 def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, run_after: datetime) -> list[str]:
     """Bring the store up to date, load the site registry and open the cycle; returns the site codes."""
     migrate(s.db_url)
@@ -76,6 +78,7 @@ def _site(s: Settings, code: str) -> SiteConfig:
     raise ConfigError(f"site {code} is not in {s.sites_file}")
 
 
+@timed(key="site_code")
 def extract(s: Settings, *, cycle_id: str, site_code: str,
             connections: ConnectionResolver | None = None) -> dict[str, Any]:
     """Extract one site; `connections` resolves a site's `conn_id` to a URL (the DAG passes one reading Airflow
@@ -85,6 +88,7 @@ def extract(s: Settings, *, cycle_id: str, site_code: str,
     return summary.as_dict()
 
 
+@timed(key="site_code")
 def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> dict[str, Any]:
     """Validate the site's new records; the summary says whether the site's batch is held (`held`), with the
     blocked share, the threshold and the blocked records per rule (codes and counts only)."""
@@ -92,6 +96,7 @@ def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> d
                          suite_dir=s.suite_dir).as_dict()
 
 
+@timed()
 def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None) -> dict[str, Any]:
     """Match the valid records against the population registry (the linker with `config`, default thresholds
     and the shipped weights when None); returns outcome and reason counts."""
@@ -100,6 +105,7 @@ def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None) -> d
     return asdict(summary)
 
 
+@timed()
 def open_review(s: Settings, *, cycle_id: str) -> list[dict[str, Any]]:
     """Open this cycle's district batches; a district with no reviewer gets no gate and its records stay
     flagged (reported, and batched again next cycle)."""
@@ -112,6 +118,7 @@ def open_review(s: Settings, *, cycle_id: str) -> list[dict[str, Any]]:
     return gated
 
 
+@timed(key="site_code")
 def confirm(s: Settings, *, cycle_id: str, site_code: str, signed_at: datetime) -> dict[str, Any]:
     """The site head signs the list of the site's matched doses not yet confirmed (facility confirmation); a
     rerun finds them confirmed and signs nothing. Returns the list's id, size and Merkle root (no personal
@@ -125,6 +132,7 @@ def confirm(s: Settings, *, cycle_id: str, site_code: str, signed_at: datetime) 
     return asdict(summary)
 
 
+@timed(stage_arg="task_id")
 def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime) -> dict[str, Any]:
     """Issue the certificates due; `issued_at` is the signing time the caller read at the task's start (the
     CWT `iat`), which must lie within the document signer's validity."""
@@ -161,16 +169,18 @@ def data_docs_root(s: Settings) -> Path:
     return s.landing_dir.parent / "data_docs"
 
 
-def finish_cycle(s: Settings, *, cycle_id: str) -> dict[str, Any]:
+@timed()
+def finish_cycle(s: Settings, *, cycle_id: str, web_url: str | None = None) -> dict[str, Any]:
     """Build the cycle's Data Docs, check every certificate's lineage, then store and return the cycle's counts
-    (`data_docs`: the Data Docs index page, for the run report)."""
+    (`data_docs`: the Data Docs index page, for the run report; `web_url`: Airflow's, for the report's links
+    to the cycle's dashboard)."""
     docs = build_cycle_data_docs(s.db_url, cycle_id=cycle_id, docs_root=data_docs_root(s))
     checked = check_lineage(s.db_url, cycle_id=cycle_id)
     stats = cycle_stats(s, cycle_id=cycle_id)
     stats["lineage_checked"] = checked
     stats["data_docs"] = str(docs) if docs else None
     stats["report"] = str(write_run_report(s.db_url, cycle_id=cycle_id, stats=stats,
-                                           out_dir=data_docs_root(s).parent / "reports"))
+                                           out_dir=data_docs_root(s).parent / "reports", web_url=web_url))
     with session_scope(s.db_url) as session:
         cycle = session.get(Cycle, cycle_id)
         assert cycle is not None

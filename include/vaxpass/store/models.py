@@ -88,6 +88,24 @@ class Cycle(Base):
     data_docs_path: Mapped[str | None] = mapped_column(String(500))  # index.html of the cycle's Data Docs
 
 
+class StageRun(Base):
+    """When a stage of a cycle (per site for extract/validate) last ran, for the run history's durations.
+
+    Observed times, never inputs to any decision; a rerun of the stage overwrites them and counts an attempt.
+    """
+
+    __tablename__ = "stage_runs"
+    __table_args__ = (UniqueConstraint("cycle_id", "stage", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))
+    stage: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(64), default="")  # site code, issuing task, or "" for the cycle
+    status: Mapped[str] = mapped_column(String(16))  # success | failed
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+
 class ExtractionRun(Base):
     """One site's extraction within a cycle; a failed one names its reason and is retried next cycle."""
 
