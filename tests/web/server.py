@@ -63,6 +63,8 @@ def run_cycle_stages(env: dict[str, str], cycle_id: str = CYCLE_ID) -> dict[str,
         stages.extract(s, cycle_id=cycle_id, site_code=site)
         stages.validate(s, cycle_id=cycle_id, site_code=site, run_date=now.date())
     matched = stages.match(s, cycle_id=cycle_id)
+    for site in sites:
+        stages.confirm(s, cycle_id=cycle_id, site_code=site, signed_at=now)
     issued = stages.issue(s, cycle_id=cycle_id, dag_id="vaxpass_issuance", task_id="issue_clean", issued_at=now)
     batches = stages.open_review(s, cycle_id=cycle_id)
     return {"sites": sites, "matched": matched, "issued": issued, "batches": batches}

@@ -152,4 +152,4 @@ def test_a_manager_reaches_the_dashboard_and_a_lineage_in_two_clicks(
     frame.locator("#certificates a.lineage-link").first.click()
     expect(frame.locator("#graph .layer[data-kind='certificate'] .node")).to_have_count(1, timeout=90_000)
     kinds = frame.locator("#graph .layer").evaluate_all("els => els.map(e => e.dataset.kind)")
-    assert kinds == ["source_row", "extraction", "validation", "match", "signature", "certificate", "dag_run"]
+    assert kinds == ["source_row", "extraction", "validation", "match", "confirmation", "signature", "certificate", "dag_run"]
