@@ -8,11 +8,13 @@ One run is one issuance cycle of the city (DESIGN.md §3):
 3. **validate** (one task per site) — the Great Expectations suite in `data_quality/`; failing rows are
    quarantined with their reasons; a site whose batch fails more than its threshold is held as a whole and
    the data engineers are notified (`vaxpass quality release` lets it go on);
-4. **match** — against the population registry; clean records go on, the rest are flagged;
-5. **issue_clean** — passports (EU-DCC `HC1:`) for matched records, without waiting for any review;
+4. **match** (one task per bucket of dose records) — against the population registry; clean records go on,
+   the rest are flagged;
+5. **issue_clean** (one task per bucket of persons) — passports (EU-DCC `HC1:`) for matched records, without
+   waiting for any review;
 6. **district_review** (one gate per district with flagged records) — only that district's reviewers may
    answer, under *Browse → Required Actions*; approving accepts the proposed registry matches;
-7. **issue_reviewed** — passports for the records the districts approved;
+7. **issue_reviewed** (one task per bucket of persons) — passports for the records the districts approved;
 8. **finish_cycle** — the lineage completeness check (fails the cycle if a chain is broken) and the counts;
 9. **watcher** — fails the run when any task of it failed (it is skipped otherwise).
 
@@ -33,6 +35,7 @@ from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from common.connections import resolve_connection
+from common.faults import pause_for_crash_test
 from common.gates import DistrictReviewGate
 from common.notifiers import QualityHoldNotifier
 from common.settings import settings
@@ -48,6 +51,10 @@ REGISTRY = Asset(name="vaxpass_population_registry", uri="file:///vaxpass/regist
 # go back to the queue and are batched again (max_active_runs=1 keeps cycles from overlapping).
 GATE_WINDOW = timedelta(hours=20)
 
+# Matching and issuance are split into buckets (dose records by id, persons by pseudonymous id) so that the
+# Celery workers share a cycle; every record and every person falls in exactly one bucket (1, 2, 4, 8 or 16).
+BUCKETS = 4
+
 
 @dag(
     dag_id="vaxpass_issuance",
@@ -57,7 +64,8 @@ GATE_WINDOW = timedelta(hours=20)
     max_active_runs=1,
     tags=["vaxpass", "issuance"],
     doc_md=__doc__,
-    default_args={"owner": "vaxpass-data", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    default_args={"owner": "vaxpass-data", "retries": 2, "retry_delay": timedelta(seconds=20),
+                  "post_execute": pause_for_crash_test},
 )
 def vaxpass_issuance() -> None:
     @task
@@ -85,18 +93,20 @@ def vaxpass_issuance() -> None:
                                run_date=run.run_after.date())
 
     @task(trigger_rule="all_done", inlets=[QUALITY, REGISTRY], outlets=[MATCHES])
-    def match(validated: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+    def match(bucket: int, **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
+        from vaxpass.store.partition import Partition
 
-        return stages.match(settings(), cycle_id=context["dag_run"].run_id)
+        return stages.match(settings(), cycle_id=context["dag_run"].run_id, partition=Partition(bucket, BUCKETS))
 
     @task(inlets=[MATCHES], outlets=[CERTIFICATES])
-    def issue_clean(**context: Any) -> dict[str, Any]:
+    def issue_clean(bucket: int, **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
+        from vaxpass.store.partition import Partition
 
         run = context["dag_run"]
         return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_clean",
-                            issued_at=context["ti"].start_date)
+                            issued_at=context["ti"].start_date, partition=Partition(bucket, BUCKETS))
 
     @task
     def open_review(**context: Any) -> list[dict[str, Any]]:
@@ -105,12 +115,13 @@ def vaxpass_issuance() -> None:
         return [_gate_kwargs(b) for b in stages.open_review(settings(), cycle_id=context["dag_run"].run_id)]
 
     @task(trigger_rule="all_done", inlets=[REVIEWS], outlets=[CERTIFICATES])
-    def issue_reviewed(**context: Any) -> dict[str, Any]:
+    def issue_reviewed(bucket: int, **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
+        from vaxpass.store.partition import Partition
 
         run = context["dag_run"]
         return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_reviewed",
-                            issued_at=context["ti"].start_date)
+                            issued_at=context["ti"].start_date, partition=Partition(bucket, BUCKETS))
 
     @task(trigger_rule="all_done", inlets=[CERTIFICATES])
     def finish_cycle(**context: Any) -> dict[str, Any]:
@@ -123,16 +134,18 @@ def vaxpass_issuance() -> None:
         raise AirflowFailException("a task of this cycle failed: see the failed task's log")
 
     sites = start_cycle()
-    matched = match(validate.expand(extracted=extract.expand(site_code=sites)))
+    buckets = list(range(BUCKETS))
+    matched = match.expand(bucket=buckets)
+    validate.expand(extracted=extract.expand(site_code=sites)) >> matched
     batches = open_review()
-    clean = issue_clean()
+    clean = issue_clean.expand(bucket=buckets)
     matched >> [clean, batches]
     gates = DistrictReviewGate.partial(
         task_id="district_review", response_timeout=GATE_WINDOW, outlets=[REVIEWS], retries=0,
         map_index_template="{{ task.district_code }}",
     ).expand_kwargs(batches)
     finished = finish_cycle()
-    [clean, gates] >> issue_reviewed() >> finished
+    [clean, gates] >> issue_reviewed.expand(bucket=buckets) >> finished
     # finish_cycle runs whatever happened upstream; the watcher makes the run fail when any task failed.
     [sites, matched, batches, clean, gates, finished] >> watcher()
 

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from vaxpass.config import Settings
 from vaxpass.domain import SiteConfig, load_sites
 from vaxpass.errors import ConfigError
 from vaxpass.extract import ConnectionResolver, extract_site
 from vaxpass.issuance import issue_certificates
+from vaxpass.issuance.issue import register_signer
 from vaxpass.lineage import check_lineage
 from vaxpass.pipeline.validate import build_cycle_data_docs, validate_site
 from vaxpass.registry import MatchConfig, SqlRegistry, match_valid_records
@@ -35,6 +37,7 @@ from vaxpass.store.models import (
     Site,
     SiteConfigVersion,
 )
+from vaxpass.store.partition import Partition
 
 
 def start_cycle(s: Settings, *, cycle_id: str, dag_id: str, run_after: datetime) -> list[str]:
@@ -90,11 +93,12 @@ def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> d
                          suite_dir=s.suite_dir).as_dict()
 
 
-def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None) -> dict[str, Any]:
-    """Match the valid records against the population registry (the linker with `config`, default thresholds
-    and the shipped weights when None); returns outcome and reason counts."""
+def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None,
+          partition: Partition | None = None) -> dict[str, Any]:
+    """Match the valid records (of one `partition` when given) against the population registry (the linker
+    with `config`, default thresholds and the shipped weights when None); returns outcome and reason counts."""
     summary = match_valid_records(s.db_url, SqlRegistry(s.registry_url), cycle_id=cycle_id, key=s.pseudonym_key,
-                                  config=config)
+                                  config=config, partition=partition)
     return asdict(summary)
 
 
@@ -110,15 +114,22 @@ def open_review(s: Settings, *, cycle_id: str) -> list[dict[str, Any]]:
     return gated
 
 
-def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime) -> dict[str, Any]:
-    """Issue the certificates due; `issued_at` is the signing time the caller read at the task's start (the
-    CWT `iat`), which must lie within the document signer's validity."""
+def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime,
+          partition: Partition | None = None) -> dict[str, Any]:
+    """Issue the certificates due (to the persons of one `partition` when given); `issued_at` is the signing
+    time the caller read at the task's start (the CWT `iat`), which must lie within the document signer's
+    validity."""
     if not s.dsc_path.exists():
         raise ConfigError(f"no document signer at {s.dsc_path}: run `vaxpass pki init`")
     signer = load_signer(s.dsc_path, s.key_passphrase)
+    try:  # parallel partitions register the signer once: the loser of the race finds it there
+        with session_scope(s.db_url) as session:
+            register_signer(session, signer, purpose="dsc", store_ref=str(s.dsc_path))
+    except IntegrityError:
+        pass
     summary = issue_certificates(s.db_url, signer, cycle_id=cycle_id, issued_at=issued_at,
                                  uvci_key=s.pseudonym_key, dag_id=dag_id, task_id=task_id,
-                                 store_ref=str(s.dsc_path))
+                                 store_ref=str(s.dsc_path), partition=partition)
     return asdict(summary)
 
 
