@@ -14,7 +14,7 @@ import pytest
 from tests.deploy.checks import check_certificates, reconcile, save_report
 from tests.deploy.topology import CeleryTopology
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(1800)]
 
 
 def test_a_cycle_runs_on_two_celery_workers(celery_topology: Callable[..., CeleryTopology]) -> None:
