@@ -38,8 +38,13 @@ test: venv
 	$(BIN)/mypy
 	$(BIN)/pytest tests
 
+# Backfill of >= 1 M doses (530 k registry persons, all faults on) plus a nightly increment of 100 k doses,
+# then the projection to Hanoi (bench/results/scale.md says what one run measured).
+BENCH_PERSONS ?= 530000
+BENCH_INCREMENT ?= 100000
 bench: venv
-	$(BIN)/python -m bench.run_stages --persons $${BENCH_PERSONS:-20000}
+	$(BIN)/python -m bench.run_stages --persons $(BENCH_PERSONS) --increment $(BENCH_INCREMENT)
+	$(BIN)/python -m bench.project bench/results/stages-$(BENCH_PERSONS).json
 
 lock:
 	$(BIN)/uv pip compile --python-version 3.11 --no-header --annotation-style line requirements.in -o requirements.txt

@@ -8,15 +8,16 @@ One run is one issuance cycle of the city (DESIGN.md §3):
 3. **validate** (one task per site) — the Great Expectations suite in `data_quality/`; failing rows are
    quarantined with their reasons; a site whose batch fails more than its threshold is held as a whole and
    the data engineers are notified (`vaxpass quality release` lets it go on);
-4. **match** — against the population registry; clean records go on, the rest are flagged;
+4. **match** (one task per bucket of dose records) — against the population registry; clean records go on,
+   the rest are flagged;
 5. **confirm_clean** (one task per site) — the site head signs the list of the site's matched doses
    ("Danh sách xác nhận tiêm chủng", PAdES, Merkle root; each record keeps its inclusion proof);
-6. **issue_clean** — passports (EU-DCC `HC1:`) for the confirmed records, without waiting for any review;
-   each is verified against the trust list before it is published;
+6. **issue_clean** (one task per bucket of persons) — passports (EU-DCC `HC1:`) for the confirmed records,
+   without waiting for any review; each is verified against the trust list before it is published;
 7. **district_review** (one gate per district with flagged records) — only that district's reviewers may
    answer, under *Browse → Required Actions*; approving accepts the proposed registry matches;
 8. **confirm_reviewed** (one task per site) — the site heads sign the lists of the records approved;
-9. **issue_reviewed** — passports for the records the districts approved;
+9. **issue_reviewed** (one task per bucket of persons) — passports for the records the districts approved;
 10. **finish_cycle** — the lineage completeness check (fails the cycle if a chain is broken) and the counts;
 11. **watcher** — fails the run when any task of it failed (it is skipped otherwise).
 
@@ -40,6 +41,7 @@ from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from common.connections import resolve_connection
+from common.faults import pause_for_crash_test
 from common.gates import DistrictReviewGate
 from common.notifiers import QualityHoldNotifier
 from common.settings import settings
@@ -59,6 +61,10 @@ RUN_REPORTS = Asset(name="vaxpass_run_reports", uri="file:///vaxpass/reports")
 # go back to the queue and are batched again (max_active_runs=1 keeps cycles from overlapping).
 GATE_WINDOW = timedelta(hours=20)
 
+# Matching and issuance are split into buckets (dose records by id, persons by pseudonymous id) so that the
+# Celery workers share a cycle; every record and every person falls in exactly one bucket (1, 2, 4, 8 or 16).
+BUCKETS = 4
+
 
 @dag(
     dag_id="vaxpass_issuance",
@@ -68,7 +74,8 @@ GATE_WINDOW = timedelta(hours=20)
     max_active_runs=1,
     tags=["vaxpass", "issuance"],
     doc_md=__doc__,
-    default_args={"owner": "vaxpass-data", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    default_args={"owner": "vaxpass-data", "retries": 2, "retry_delay": timedelta(seconds=20),
+                  "post_execute": pause_for_crash_test},
 )
 def vaxpass_issuance() -> None:
     @task(inlets=[SITE_SOURCES])
@@ -96,10 +103,11 @@ def vaxpass_issuance() -> None:
                                run_date=run.run_after.date())
 
     @task(trigger_rule="all_done", inlets=[QUALITY, REGISTRY], outlets=[MATCHES])
-    def match(validated: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+    def match(bucket: int, **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
+        from vaxpass.store.partition import Partition
 
-        return stages.match(settings(), cycle_id=context["dag_run"].run_id)
+        return stages.match(settings(), cycle_id=context["dag_run"].run_id, partition=Partition(bucket, BUCKETS))
 
     @task(inlets=[MATCHES], outlets=[CONFIRMATIONS], map_index_template="{{ site_code }}")
     def confirm(site_code: str, **context: Any) -> dict[str, Any]:
@@ -110,12 +118,13 @@ def vaxpass_issuance() -> None:
 
     # all_done: one site's failed confirmation holds back only that site's records
     @task(trigger_rule="all_done", inlets=[CONFIRMATIONS], outlets=[CERTIFICATES])
-    def issue_clean(**context: Any) -> dict[str, Any]:
+    def issue_clean(bucket: int, **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
+        from vaxpass.store.partition import Partition
 
         run = context["dag_run"]
         return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_clean",
-                            issued_at=context["ti"].start_date)
+                            issued_at=context["ti"].start_date, partition=Partition(bucket, BUCKETS))
 
     @task(inlets=[MATCHES], outlets=[REVIEWS])
     def open_review(**context: Any) -> list[dict[str, Any]]:
@@ -124,12 +133,13 @@ def vaxpass_issuance() -> None:
         return [_gate_kwargs(b) for b in stages.open_review(settings(), cycle_id=context["dag_run"].run_id)]
 
     @task(trigger_rule="all_done", inlets=[REVIEWS, CONFIRMATIONS], outlets=[CERTIFICATES])
-    def issue_reviewed(**context: Any) -> dict[str, Any]:
+    def issue_reviewed(bucket: int, **context: Any) -> dict[str, Any]:
         from vaxpass.pipeline import stages
+        from vaxpass.store.partition import Partition
 
         run = context["dag_run"]
         return stages.issue(settings(), cycle_id=run.run_id, dag_id=run.dag_id, task_id="issue_reviewed",
-                            issued_at=context["ti"].start_date)
+                            issued_at=context["ti"].start_date, partition=Partition(bucket, BUCKETS))
 
     @task(trigger_rule="all_done", inlets=[CERTIFICATES], outlets=[RUN_REPORTS])
     def finish_cycle(**context: Any) -> dict[str, Any]:
@@ -145,10 +155,12 @@ def vaxpass_issuance() -> None:
         raise AirflowFailException("a task of this cycle failed: see the failed task's log")
 
     sites = start_cycle()
-    matched = match(validate.expand(extracted=extract.expand(site_code=sites)))
+    buckets = list(range(BUCKETS))
+    matched = match.expand(bucket=buckets)
+    validate.expand(extracted=extract.expand(site_code=sites)) >> matched
     batches = open_review()
     confirmed_clean = confirm.override(task_id="confirm_clean").expand(site_code=sites)
-    clean = issue_clean()
+    clean = issue_clean.expand(bucket=buckets)
     matched >> [confirmed_clean, batches]
     confirmed_clean >> clean
     gates = DistrictReviewGate.partial(
@@ -158,9 +170,10 @@ def vaxpass_issuance() -> None:
     finished = finish_cycle()
     confirmed_reviewed = confirm.override(task_id="confirm_reviewed", trigger_rule="all_done").expand(
         site_code=sites)
-    [clean, gates] >> confirmed_reviewed >> issue_reviewed() >> finished
+    reviewed = issue_reviewed.expand(bucket=buckets)
+    [clean, gates] >> confirmed_reviewed >> reviewed >> finished
     # finish_cycle runs whatever happened upstream; the watcher makes the run fail when any task failed.
-    [sites, matched, batches, confirmed_clean, clean, gates, confirmed_reviewed, finished] >> watcher()
+    [sites, matched, batches, confirmed_clean, clean, gates, confirmed_reviewed, reviewed, finished] >> watcher()
 
 
 def _gate_kwargs(batch: dict[str, Any]) -> dict[str, Any]:

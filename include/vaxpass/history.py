@@ -70,12 +70,17 @@ def timed(*, key: str | None = None, stage_arg: str | None = None) -> Callable[[
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             stage = str(kwargs[stage_arg]) if stage_arg else fn.__name__
             with stage_run(args[0].db_url, cycle_id=str(kwargs["cycle_id"]), stage=stage,  # type: ignore[attr-defined]
-                           key=str(kwargs[key]) if key else ""):
+                           key=_key(kwargs.get(key)) if key else ""):
                 return fn(*args, **kwargs)
 
         return run
 
     return wrap
+
+
+def _key(value: object) -> str:
+    """The stage run's key: a site code, or a partition (`index/count`); "" when the stage ran whole."""
+    return "" if value is None else str(value)
 
 
 def _save_stage_run(db_url: str, cycle_id: str, stage: str, key: str, status: str, started: datetime,

@@ -33,6 +33,7 @@ from vaxpass.signing.trustlist import TrustList
 from vaxpass.signing.uvci import make_uvci
 from vaxpass.store import session_scope
 from vaxpass.store.models import Certificate, ConfirmationItem, DoseRecord, Person
+from vaxpass.store.partition import Partition
 from vaxpass.vaccines import Vaccine, all_vaccines
 
 # Decision 5772/QĐ-BYT: the QR expires 12 months after it is made.
@@ -60,12 +61,21 @@ def _content_key(person: Person, dose: DoseRecord) -> str:
 
 def issue_certificates(db_url: str, signer: Signer, *, cycle_id: str, issued_at: datetime, uvci_key: bytes,
                        dag_id: str, task_id: str, store_ref: str, store_kind: str = "pkcs12",
-                       encode: Callable[..., str] = encode_hc1) -> IssuanceSummary:
-    """Issue or re-issue the certificate of every person with matched, confirmed doses whose content changed.
+                       encode: Callable[..., str] = encode_hc1,
+                       partition: Partition | None = None) -> IssuanceSummary:
+    """Issue or re-issue the certificate of every person with matched, confirmed doses whose content changed
+    (only the persons of `partition` when given: parallel tasks never sign for the same person).
 
     One transaction: a crash leaves nothing half-issued, and the rerun derives the same UVCIs. `encode` signs
     a payload (`encode_hc1`; replaceable so tests can inject a faulty signer the check must catch).
     """
+    matched = select(DoseRecord).where(DoseRecord.status == "matched", DoseRecord.person_id.is_not(None))
+    current_q = select(Certificate).where(Certificate.status == "current")
+    versions_q = select(Certificate.person_id, func.max(Certificate.version)).group_by(Certificate.person_id)
+    if partition is not None:
+        matched = matched.where(partition.of_persons(DoseRecord.person_id))
+        current_q = current_q.where(partition.of_persons(Certificate.person_id))
+        versions_q = versions_q.where(partition.of_persons(Certificate.person_id))
     vaccines: dict[str, Vaccine] = {v.mp: v for v in all_vaccines()}
     expires_at = min(issued_at + VALIDITY, signer.certificate.not_valid_after_utc)
     issued = reissued = unchanged = revoked = 0
@@ -74,13 +84,11 @@ def issue_certificates(db_url: str, signer: Signer, *, cycle_id: str, issued_at:
         session.autoflush = False
         kid = register_signer(session, signer, purpose="dsc", store_ref=store_ref, store_kind=store_kind)
         by_person: dict[str, list[DoseRecord]] = defaultdict(list)
-        for rec in session.scalars(select(DoseRecord).where(DoseRecord.status == "matched",
-                                                            DoseRecord.person_id.is_not(None))):
+        for rec in session.scalars(matched):
             by_person[str(rec.person_id)].append(rec)
         persons = _by_id(session, Person, Person.id, list(by_person))
-        current = {c.person_id: c for c in session.scalars(select(Certificate).where(Certificate.status == "current"))}
-        versions = dict(session.execute(select(Certificate.person_id, func.max(Certificate.version))
-                                        .group_by(Certificate.person_id)).tuples().all())
+        current = {c.person_id: c for c in session.scalars(current_q)}
+        versions = dict(session.execute(versions_q).tuples().all())
         confirmed = _confirmed(session, [_latest(recs).id for recs in by_person.values()])
         previous_doses = _by_id(session, DoseRecord, DoseRecord.id, [c.dose_record_id for c in current.values()])
         new_certs: list[dict[str, Any]] = []

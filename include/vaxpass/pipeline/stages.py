@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from vaxpass.config import Settings
 from vaxpass.confirmation.confirm import confirm_site
@@ -26,7 +27,8 @@ from vaxpass.pipeline.validate import build_cycle_data_docs, validate_site
 from vaxpass.registry import MatchConfig, SqlRegistry, match_valid_records
 from vaxpass.reports import write_run_report
 from vaxpass.review import apply_batch_decision, open_batches, release_batch
-from vaxpass.signing.keystore import load_signer
+from vaxpass.signing.keys import register_signer
+from vaxpass.signing.keystore import Signer, load_signer
 from vaxpass.signing.pki import facility_key_path
 from vaxpass.store import migrate, session_scope
 from vaxpass.store.models import (
@@ -38,6 +40,7 @@ from vaxpass.store.models import (
     Site,
     SiteConfigVersion,
 )
+from vaxpass.store.partition import Partition
 
 
 @timed()
@@ -96,12 +99,13 @@ def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> d
                          suite_dir=s.suite_dir).as_dict()
 
 
-@timed()
-def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None) -> dict[str, Any]:
-    """Match the valid records against the population registry (the linker with `config`, default thresholds
-    and the shipped weights when None); returns outcome and reason counts."""
+@timed(key="partition")
+def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None,
+          partition: Partition | None = None) -> dict[str, Any]:
+    """Match the valid records (of one `partition` when given) against the population registry (the linker
+    with `config`, default thresholds and the shipped weights when None); returns outcome and reason counts."""
     summary = match_valid_records(s.db_url, SqlRegistry(s.registry_url), cycle_id=cycle_id, key=s.pseudonym_key,
-                                  config=config)
+                                  config=config, partition=partition)
     return asdict(summary)
 
 
@@ -132,25 +136,39 @@ def confirm(s: Settings, *, cycle_id: str, site_code: str, signed_at: datetime) 
     return asdict(summary)
 
 
-@timed(stage_arg="task_id")
-def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime) -> dict[str, Any]:
-    """Issue the certificates due; `issued_at` is the signing time the caller read at the task's start (the
-    CWT `iat`), which must lie within the document signer's validity."""
+def _register_once(db_url: str, signer: Signer, *, store_ref: str, store_kind: str) -> None:
+    """Parallel partitions register the signer once: the loser of the race finds it there."""
+    try:
+        with session_scope(db_url) as session:
+            register_signer(session, signer, purpose="dsc", store_ref=store_ref, store_kind=store_kind)
+    except IntegrityError:
+        pass
+
+
+@timed(stage_arg="task_id", key="partition")
+def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: datetime,
+          partition: Partition | None = None) -> dict[str, Any]:
+    """Issue the certificates due (to the persons of one `partition` when given); `issued_at` is the signing
+    time the caller read at the task's start (the CWT `iat`), which must lie within the document signer's
+    validity."""
     if s.pkcs11 is not None:  # production: the key stays on the token, signing happens there
         from vaxpass.signing.pkcs11 import open_session, token_signer
 
         with open_session(s.pkcs11) as session:
-            summary = issue_certificates(s.db_url, token_signer(session, s.pkcs11.key_label), cycle_id=cycle_id,
-                                         issued_at=issued_at, uvci_key=s.pseudonym_key, dag_id=dag_id,
-                                         task_id=task_id, store_ref=f"{s.pkcs11.token_label}/{s.pkcs11.key_label}",
-                                         store_kind="pkcs11")
+            token = token_signer(session, s.pkcs11.key_label)
+            ref = f"{s.pkcs11.token_label}/{s.pkcs11.key_label}"
+            _register_once(s.db_url, token, store_ref=ref, store_kind="pkcs11")
+            summary = issue_certificates(s.db_url, token, cycle_id=cycle_id, issued_at=issued_at,
+                                         uvci_key=s.pseudonym_key, dag_id=dag_id, task_id=task_id,
+                                         store_ref=ref, store_kind="pkcs11", partition=partition)
         return asdict(summary)
     if not s.dsc_path.exists():
         raise ConfigError(f"no document signer at {s.dsc_path}: run `vaxpass pki init`")
     signer = load_signer(s.dsc_path, s.key_passphrase)
+    _register_once(s.db_url, signer, store_ref=str(s.dsc_path), store_kind="pkcs12")
     summary = issue_certificates(s.db_url, signer, cycle_id=cycle_id, issued_at=issued_at,
                                  uvci_key=s.pseudonym_key, dag_id=dag_id, task_id=task_id,
-                                 store_ref=str(s.dsc_path))
+                                 store_ref=str(s.dsc_path), partition=partition)
     return asdict(summary)
 
 

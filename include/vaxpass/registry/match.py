@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vaxpass.identity import pseudonym
@@ -25,6 +26,7 @@ from vaxpass.registry.linker import link
 from vaxpass.registry.prepare import Vocab, prepare_records
 from vaxpass.store import session_scope
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
+from vaxpass.store.partition import Partition
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,20 @@ def save_persons(session: Session, persons: dict[str, dict[str, Any]]) -> None:
     existing: set[str] = set()
     for i in range(0, len(ids), 900):
         existing.update(session.scalars(select(Person.id).where(Person.id.in_(ids[i:i + 900]))))
-    fresh = [p for pid, p in persons.items() if pid not in existing]
+    # in id order: parallel matching tasks inserting overlapping persons then wait for each other, never deadlock
+    fresh = [persons[pid] for pid in sorted(persons) if pid not in existing]
     if fresh:
-        session.execute(insert(Person), fresh)
+        session.execute(_insert_new_persons(session), fresh)
+
+
+def _insert_new_persons(session: Session) -> Any:
+    """INSERT that skips a person another partition's task inserted meanwhile (matching runs in parallel)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(Person).on_conflict_do_nothing(index_elements=["id"])
+    if dialect == "sqlite":
+        return sqlite.insert(Person).on_conflict_do_nothing(index_elements=["id"])
+    return insert(Person).prefix_with("IGNORE") if dialect in ("mysql", "mariadb") else insert(Person)
 
 
 def person_from_registry(session: Session, key: bytes, entry: RegistryEntry) -> str:
@@ -107,13 +120,16 @@ def match_identities(records: Sequence[RecordIdentity], registry: PopulationRegi
 
 
 def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: str, key: bytes,
-                        config: MatchConfig | None = None) -> MatchSummary:
-    """Match every valid record not yet matched; returns counts only (no personal data)."""
+                        config: MatchConfig | None = None, partition: Partition | None = None) -> MatchSummary:
+    """Match every valid record not yet matched (of one `partition` of the records when given: the buckets
+    are disjoint, so parallel tasks never decide the same record); returns counts only (no personal data)."""
     outcomes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
+    query = select(DoseRecord).where(DoseRecord.status == "valid").order_by(DoseRecord.id)
+    if partition is not None:
+        query = query.where(partition.of_records(DoseRecord.id))
     with session_scope(db_url) as session:
-        records = session.scalars(select(DoseRecord).where(DoseRecord.status == "valid")
-                                  .order_by(DoseRecord.id)).all()
+        records = session.scalars(query).all()
         citizens = [r for r in records if r.nationality == "VN"]
         decided = match_identities([RecordIdentity(r.full_name, r.dob, r.sex, r.national_id) for r in citizens],
                                    registry, config)

@@ -1,0 +1,137 @@
+"""Crash safety: a Celery worker killed (SIGKILL, its whole process group) during extraction, matching and
+signing of one cycle; Airflow finds the tasks without heartbeat, retries them on a worker, and the cycle ends
+with no duplicate certificate, no lost record, and counts equal to an uncrashed reference run of the same data.
+
+Each kill lands after the stage's work is committed and before the task reports success (a test-only pause,
+dags/common/faults.py): the retry then redoes a stage whose work is already in the store, the moment a
+duplicate would come from. Zombie detection is made quick with `[scheduler] task_instance_heartbeat_timeout`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.deploy.checks import check_certificates, reconcile, save_report, store_counts
+from tests.deploy.topology import CeleryTopology
+
+# ~6 min alone on the 2-core machine; the margin is for a shared, loaded machine
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(2400)]
+
+PAUSE = 15  # seconds each paused task waits, its work committed, for the kill
+HEARTBEAT_TIMEOUT = 20
+STAGES = ("extract", "match", "issue_clean")
+
+
+def _progress(topology: CeleryTopology, task_id: str) -> int:
+    """How much of the stage's work is committed in the ops store."""
+    from vaxpass.store import session_scope
+    from vaxpass.store.models import Certificate, ExtractionRun, MatchDecision
+
+    model: Any = {"extract": ExtractionRun, "match": MatchDecision, "issue_clean": Certificate}[task_id]
+    with session_scope(topology.ops_url) as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _kill_during(topology: CeleryTopology, run_id: str, task_id: str, timeout: float = 400) -> dict[str, Any]:
+    """Wait until the stage's first tries are running with work committed, then SIGKILL the process group
+    of a worker running one, and start a fresh worker under the same name."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topology.answer_gates(run_id)
+        running = [t for t in topology.task_instances(run_id)
+                   if t["task_id"] == task_id and t["state"] == "running" and t["try_number"] == 1 and t["hostname"]]
+        if running and _progress(topology, task_id) > 0:
+            victim = running[0]["hostname"].split("@")[0]
+            killed = [(t["task_id"], t["map_index"]) for t in running if t["hostname"].startswith(victim + "@")]
+            topology.processes[victim].kill_group()  # SIGKILL: no warm shutdown, no goodbye to the broker
+            topology.processes[victim].stop(grace=0)  # reaps it and closes its log
+            topology.start_worker(victim)
+            return {"stage": task_id, "worker": victim, "tasks": killed,
+                    "committed_before_kill": _progress(topology, task_id)}
+        state = topology.run_state(run_id)
+        assert state not in ("success", "failed"), f"the run ended ({state}) before {task_id} could be killed"
+        time.sleep(0.5)
+    raise AssertionError(f"{task_id} never ran with committed work within {timeout}s")
+
+
+def _reference(data: Path, tmp: Path) -> dict[str, int]:
+    """The same data through the same stages in one process, uncrashed (SQLite), every gate approved."""
+    from vaxpass.config import Settings
+    from vaxpass.domain import load_sites
+    from vaxpass.pipeline import stages
+    from vaxpass.signing.pki import ensure_document_signer, ensure_root_ca
+    from vaxpass.store import session_scope
+    from vaxpass.store.models import Certificate, DoseRecord, Reviewer
+
+    now = datetime.now(UTC)
+    s = Settings(db_url=f"sqlite:///{tmp / 'ref.sqlite'}", data_dir=data, landing_dir=tmp / "landing",
+                 pki_dir=tmp / "pki", key_passphrase=secrets.token_urlsafe(12).encode(),
+                 pseudonym_key=secrets.token_bytes(32))
+    ensure_root_ca(s.pki_dir, s.key_passphrase, now=now)
+    ensure_document_signer(s.pki_dir, s.key_passphrase, s.dsc_path, now=now)
+    cycle = "reference"
+    sites = stages.start_cycle(s, cycle_id=cycle, dag_id="reference", run_after=now)
+    with session_scope(s.db_url) as session:
+        for district in sorted({site.district_code for site in load_sites(s.sites_file)}):
+            session.add(Reviewer(username=f"rv_{district}", district_code=district, display_name=district))
+    for code in sites:
+        stages.extract(s, cycle_id=cycle, site_code=code)
+        stages.validate(s, cycle_id=cycle, site_code=code, run_date=now.date())
+    stages.match(s, cycle_id=cycle)
+    stages.issue(s, cycle_id=cycle, dag_id="reference", task_id="issue_clean", issued_at=now)
+    for batch in stages.open_review(s, cycle_id=cycle):
+        stages.decide_review(s, batch_id=batch["batch_id"], approved=True, decided_by="reference", decided_at=now)
+    stages.issue(s, cycle_id=cycle, dag_id="reference", task_id="issue_reviewed", issued_at=now)
+
+    with session_scope(s.db_url) as session:
+        by_status = dict(session.execute(select(DoseRecord.status, func.count()).group_by(DoseRecord.status))
+                         .tuples().all())
+        current = session.scalar(select(func.count()).select_from(Certificate).where(Certificate.status == "current"))
+    return {"records_by_status": by_status, "current": current}
+
+
+def test_killed_workers_lose_nothing_and_duplicate_nothing(celery_topology: Callable[..., CeleryTopology]) -> None:
+    topology = celery_topology(persons=300, sites=4, extra_env={
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+        **{f"VAXPASS_TEST_PAUSE_{stage.upper()}": str(PAUSE) for stage in STAGES},
+    })
+    reference_data = topology.tmp / "reference-data"
+    shutil.copytree(topology.data_dir, reference_data)
+    run_id = topology.trigger()
+    kills = [_kill_during(topology, run_id, stage) for stage in STAGES]
+    state, gates = topology.wait_for_run(run_id, timeout=900)
+    tis = topology.task_instances(run_id)
+    save_report(topology.tmp / "report.json", {"state": state, "kills": kills, "gates": gates, "tis": tis})
+    assert state == "success", tis
+
+    # every killed task was found without heartbeat and retried to success
+    by_key = {(t["task_id"], t["map_index"]): t for t in tis}
+    for kill in kills:
+        assert kill["committed_before_kill"] > 0
+        for key in kill["tasks"]:
+            assert by_key[tuple(key)]["state"] == "success" and by_key[tuple(key)]["try_number"] >= 2, by_key[key]
+
+    counts = check_certificates(topology)  # one certificate per person, unique UVCIs, all verify
+    tally = reconcile(topology)  # every source row once, every person issued, waiting or quarantined
+    from vaxpass.store import session_scope
+    from vaxpass.store.models import MatchDecision
+
+    with session_scope(topology.ops_url) as session:
+        per_record = Counter(session.scalars(select(MatchDecision.dose_record_id)))
+    assert per_record and max(per_record.values()) == 1, "a record was matched twice"
+
+    reference = _reference(reference_data, topology.tmp / "reference")
+    assert counts["current"] == reference["current"] == tally["issued"]
+    assert store_counts(topology)["records_by_status"] == reference["records_by_status"]
