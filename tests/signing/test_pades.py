@@ -73,3 +73,18 @@ def test_poppler_pdfsig_reports_a_valid_signature(ca: Path, tmp_path: Path) -> N
     (tmp_path / "bad.pdf").write_bytes(bytes(bad))
     out = subprocess.run(["pdfsig", str(tmp_path / "bad.pdf")], capture_output=True, text=True).stdout
     assert "Digest Mismatch" in out
+
+
+def test_signing_and_validating_work_inside_a_running_event_loop(ca: Path) -> None:
+    """pyHanko runs its own event loop; called from a thread that already runs one (an async caller, a
+    Playwright session in the same test process) it must still sign and validate."""
+    import asyncio
+
+    signer = PadesSigner(load_signer(ca / "head.p12", b"pw"))
+    root = load_root(ca, b"pw").certificate
+
+    async def inside() -> list:
+        return validate_pdf(signer.sign(_pdf()), [root])
+
+    [status] = asyncio.run(inside())
+    assert status.ok

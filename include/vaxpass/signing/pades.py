@@ -6,9 +6,12 @@ signer rather than once per document (pyHanko's PKCS#12 loader re-parses it ever
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -27,6 +30,19 @@ from vaxpass.signing.keystore import Signer
 
 # Room for an ECDSA CMS signature with its chain: reserving it skips pyHanko's trial signature (2x faster).
 _BYTES_RESERVED = 8192
+
+T = TypeVar("T")
+
+
+def outside_event_loop(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Call one of pyHanko's blocking functions, which run their own event loop (`asyncio.run`): from a thread
+    that already runs one (an async caller, a Playwright session) it goes to a worker thread instead."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -49,7 +65,7 @@ class PadesSigner:
         meta = signers.PdfSignatureMetadata(field_name=field_name, subfilter=SigSeedSubFilter.PADES,
                                             reason=reason, location=location)
         try:
-            out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=self._signer,
+            out = outside_event_loop(signers.sign_pdf, IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=self._signer,
                                    bytes_reserved=_BYTES_RESERVED)
         except Exception as exc:  # pyHanko raises many types; callers get one
             raise SigningError(f"PDF signing failed: {type(exc).__name__}") from exc
@@ -77,7 +93,7 @@ def validate_pdf(pdf: bytes, trust_roots: Sequence[x509.Certificate]) -> list[Pd
     context = ValidationContext(trust_roots=[_asn1_cert(c) for c in trust_roots], allow_fetching=False)
     out = []
     for embedded in reader.embedded_signatures:
-        status = validate_pdf_signature(embedded, context)
+        status = outside_event_loop(validate_pdf_signature, embedded, context)
         out.append(PdfSignatureStatus(
             signer_subject=status.signing_cert.subject.human_friendly if status.signing_cert else "",
             intact=bool(status.intact), valid=bool(status.valid), trusted=bool(status.trusted),
