@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from vaxpass_web.access import ReaderDep
 from vaxpass_web.render import page
+from vaxpass_web.review import router as review_router
 
 URL_PREFIX = "/vaxpass"
 
@@ -22,7 +23,7 @@ class Section:
 
 
 home = APIRouter()
-SECTIONS: list[Section] = []
+SECTIONS: list[Section] = [Section("/review", "Duyệt hồ sơ / District review")]
 
 
 @home.get("/", response_class=HTMLResponse)
@@ -34,4 +35,5 @@ def create_app() -> FastAPI:
     app = FastAPI(title="vaxpass", description="District review, lineage and run history of vaxpass",
                   docs_url=None, redoc_url=None)
     app.include_router(home)
+    app.include_router(review_router)
     return app
