@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import PEOPLE, RegistryPerson, dose_row, make_registry, make_store, site, write_csv
+from vaxpass.domain import SiteConfig
 from vaxpass.extract import extract_site
 from vaxpass.pipeline.validate import validate_site
 from vaxpass.registry import SqlRegistry, match_valid_records
 from vaxpass.review import open_batches
-from vaxpass.store import session_scope
-from vaxpass.store.models import DoseRecord, Reviewer
+from vaxpass.store import migrate, session_scope
+from vaxpass.store.models import Cycle, DoseRecord, Reviewer, Site
 
 KEY = b"pseudonym-key-for-tests-only-123"
 AT = datetime(2026, 11, 27, 9, tzinfo=UTC)
@@ -45,9 +46,10 @@ class ReviewStore:
     tmp: Path
 
 
-def build_store(tmp: Path) -> ReviewStore:
+def build_store(tmp: Path, url: str | None = None) -> ReviewStore:
+    """The store on SQLite in `tmp`, or on the database at `url` (PostgreSQL)."""
     sites = [site(), site("HN-006-01", "006", "Đống Đa")]
-    url = make_store(tmp, sites)
+    url = make_store(tmp, sites) if url is None else _make_store_at(url, sites)
     registry = SqlRegistry(make_registry(tmp / "registry.sqlite", [*PEOPLE, *TWINS]))
     write_csv(tmp / "data" / sites[0].source.path / "d1.csv", ROWS)
     extract_site(url, cycle_id="cycle-1", site=sites[0], data_dir=tmp / "data", landing_dir=tmp / "landing")
@@ -60,6 +62,18 @@ def build_store(tmp: Path) -> ReviewStore:
     with session_scope(url) as s:
         ids = {r.source_key: r.id for r in s.scalars(select(DoseRecord))}
     return ReviewStore(url, registry, batches[0].batch_id, ids, tmp)
+
+
+def _make_store_at(url: str, sites: list[SiteConfig]) -> str:
+    migrate(url)
+    with session_scope(url) as s:
+        for c in sites:
+            s.add(Site(code=c.code, name=c.name, district_code=c.district_code, district_name=c.district_name,
+                       head_of_facility=c.head_of_facility, source_kind="csv", source_path=c.source.path or "",
+                       config_hash="x"))
+        s.add(Cycle(id="cycle-1", run_date=RUN_DATE, run_after=datetime(2026, 11, 27, 1, tzinfo=UTC), dag_id="t",
+                    status="running", stats={}))
+    return url
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ only the district's own open records, by its own reviewers, every decision audit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -225,3 +226,16 @@ def test_a_corrected_record_that_still_does_not_match_goes_back_flagged(store: R
     assert counts["corrected_flagged"] == 1
     rec = _record(store, "tam")
     assert (rec.version, rec.status, rec.status_reason) == (2, "flagged", "no_match")
+
+
+@pytest.mark.postgres
+def test_correction_and_approval_on_postgres(tmp_path: Path, pg_databases: Callable[[], str]) -> None:
+    from tests.review.conftest import build_store
+
+    st = build_store(tmp_path, pg_databases())
+    _decide(st, RecordDecision(st.ids["an2"], "correct", fields={"dob": "1990-05-12"}),
+            RecordDecision(st.ids["binh"], "accept", registry_id=6),
+            RecordDecision(st.ids["tam"], "reject", reason_code="duplicate"))
+    assert _approve(st) == {"correct": 1, "corrected_matched": 1, "accept": 1, "reject": 1}
+    assert (_record(st, "an2").version, _record(st, "an2").status) == (2, "matched")
+    assert [a.status for a in _actions(st)] == ["applied"] * 3
