@@ -13,4 +13,6 @@ class VaxpassPlugin(AirflowPlugin):
     external_views = [
         {"name": "vaxpass", "href": f"{URL_PREFIX}/", "destination": "nav", "category": "vaxpass",
          "url_route": "vaxpass"},
+        {"name": "Duyệt hồ sơ / Review", "href": f"{URL_PREFIX}/review", "destination": "nav", "category": "vaxpass",
+         "url_route": "vaxpass-review"},
     ]

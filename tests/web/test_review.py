@@ -232,3 +232,10 @@ def test_a_file_that_is_not_excel_is_refused(web: AirflowServer) -> None:
         resp = client.post(f"/vaxpass/review/{district}/import", headers={"Accept": "application/json"},
                            files={"file": ("x.xlsx", b"hello", "application/octet-stream")})
     assert resp.status_code == 422 and resp.json()["problems"][0]["rule"] == "not_xlsx"
+
+
+def test_the_review_page_is_in_airflows_navigation(web: AirflowServer) -> None:
+    with web.client(MANAGER) as client:
+        plugins = client.get("/api/v2/plugins").json()["plugins"]
+    vaxpass = next(p for p in plugins if p["name"] == "vaxpass")
+    assert any(v["href"] == "/vaxpass/review" for v in vaxpass["external_views"])
