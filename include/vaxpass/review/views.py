@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from vaxpass.registry.adapter import PopulationRegistry, RegistryEntry
 from vaxpass.review.actions import open_items, pending_actions
@@ -24,7 +24,6 @@ from vaxpass.store.models import (
     DoseRecord,
     QualityResult,
     ReviewAction,
-    ReviewBatch,
     Site,
 )
 from vaxpass.text import fold_name
@@ -179,9 +178,3 @@ def superseded_by_correction(db_url: str, *, cycle_id: str | None = None) -> lis
         return [{"superseded_certificate_id": cert.supersedes_id, "certificate_id": cert.id,
                  "review_action_id": action.id, "fields": sorted(action.fields)}
                 for cert, action in session.execute(query.order_by(Certificate.id)).tuples()]
-
-
-def open_batch_count(db_url: str, district_code: str) -> int:
-    with session_scope(db_url) as session:
-        return int(session.scalar(select(func.count()).select_from(ReviewBatch).filter_by(
-            district_code=district_code, status="open")) or 0)
