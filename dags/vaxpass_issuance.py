@@ -15,7 +15,9 @@ One run is one issuance cycle of the city (DESIGN.md §3):
 6. **issue_clean** (one task per bucket of persons) — passports (EU-DCC `HC1:`) for the confirmed records,
    without waiting for any review; each is verified against the trust list before it is published;
 7. **district_review** (one gate per district with flagged records) — only that district's reviewers may
-   answer, under *Browse → Required Actions*; approving accepts the proposed registry matches;
+   answer, under *Browse → Required Actions*; the gate links the review page (`/vaxpass/review/<district>`)
+   where they accept, correct or reject each record; approving applies those decisions (corrections are
+   validated and matched again) and the proposed registry matches for the rest;
 8. **confirm_reviewed** (one task per site) — the site heads sign the lists of the records approved;
 9. **issue_reviewed** (one task per bucket of persons) — passports for the records the districts approved;
 10. **finish_cycle** — the lineage completeness check (fails the cycle if a chain is broken) and the counts;
@@ -42,7 +44,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from common.connections import resolve_connection
 from common.faults import pause_for_crash_test
-from common.gates import DistrictReviewGate
+from common.gates import DistrictReviewGate, gate_kwargs
 from common.notifiers import QualityHoldNotifier
 from common.settings import settings
 
@@ -130,7 +132,7 @@ def vaxpass_issuance() -> None:
     def open_review(**context: Any) -> list[dict[str, Any]]:
         from vaxpass.pipeline import stages
 
-        return [_gate_kwargs(b) for b in stages.open_review(settings(), cycle_id=context["dag_run"].run_id)]
+        return [gate_kwargs(b) for b in stages.open_review(settings(), cycle_id=context["dag_run"].run_id)]
 
     @task(trigger_rule="all_done", inlets=[REVIEWS, CONFIRMATIONS], outlets=[CERTIFICATES])
     def issue_reviewed(bucket: int, **context: Any) -> dict[str, Any]:
@@ -174,20 +176,6 @@ def vaxpass_issuance() -> None:
     [clean, gates] >> confirmed_reviewed >> reviewed >> finished
     # finish_cycle runs whatever happened upstream; the watcher makes the run fail when any task failed.
     [sites, matched, batches, confirmed_clean, clean, gates, confirmed_reviewed, reviewed, finished] >> watcher()
-
-
-def _gate_kwargs(batch: dict[str, Any]) -> dict[str, Any]:
-    reasons = "\n".join(f"| {reason} | {n} |" for reason, n in sorted(batch["reasons"].items()))
-    return {
-        "batch_id": batch["batch_id"],
-        "district_code": batch["district_code"],
-        "assigned_users": [{"id": user, "name": user} for user in batch["reviewers"]],
-        "subject": f"Duyệt hồ sơ / Review: {batch['district_name']} — {batch['records']} record(s)",
-        "body": (f"**{batch['district_name']}** ({batch['district_code']}): {batch['records']} flagged "
-                 f"record(s) in review batch {batch['batch_id']}.\n\n| reason | records |\n|---|---|\n{reasons}\n\n"
-                 "Approve: accept the registry matches proposed for these records (records without a candidate "
-                 "stay open for correction). Reject: hold them all."),
-    }
 
 
 vaxpass_issuance()

@@ -13,6 +13,8 @@ class VaxpassPlugin(AirflowPlugin):
     external_views = [
         {"name": "vaxpass", "href": f"{URL_PREFIX}/", "destination": "nav", "category": "vaxpass",
          "url_route": "vaxpass"},
+        {"name": "Duyệt hồ sơ / Review", "href": f"{URL_PREFIX}/review", "destination": "nav", "category": "vaxpass",
+         "url_route": "vaxpass-review"},
         # A tab on every run of the issuance DAG: that cycle's dashboard (the UI substitutes {RUN_ID}).
         {"name": "Run dashboard", "href": f"{URL_PREFIX}/dashboard?cycle={{RUN_ID}}", "destination": "dag_run",
          "url_route": "vaxpass-dashboard"},

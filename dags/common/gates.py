@@ -1,8 +1,9 @@
 """The district review gate: Airflow's ApprovalOperator, applying the district's answer to its batch.
 
 The stock operator skips its direct downstream on "Reject"; with one gate per district that would skip the
-rest of the city's cycle. This gate records the decision in the ops store (approve: accept the proposed
-registry matches; reject: hold the records) and lets the cycle go on either way.
+rest of the city's cycle. This gate records the decision in the ops store (approve: apply the reviewers'
+per-record decisions made on the review page, and the proposed registry matches for the other records;
+reject: hold the records) and lets the cycle go on either way.
 """
 
 from __future__ import annotations
@@ -10,6 +11,36 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+REVIEW_PAGE = "/vaxpass/review/{district}"  # the plugin's page (plugins/vaxpass_web/review.py)
+# Match reasons as the gate names them (the page has the same labels).
+REASON_LABELS = {"no_match": "Không tìm thấy trong CSDLQG / not found in the registry",
+                 "ambiguous_candidates": "Nhiều người phù hợp / several candidates",
+                 "weak_evidence": "Bằng chứng yếu / weak evidence", "id_missing": "Thiếu CCCD / no national ID"}
+
+
+def gate_kwargs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The mapped gate's arguments for one district batch (`vaxpass.review.BatchSummary` as a dict): only the
+    district's reviewers may answer; subject and body give counts by reason (no personal data) and link the
+    review page, where the records are decided one by one before the batch is answered."""
+    link = REVIEW_PAGE.format(district=batch["district_code"])
+    reasons = "\n".join(f"| {REASON_LABELS.get(reason, reason)} | {n} |"
+                         for reason, n in sorted(batch["reasons"].items()))
+    return {
+        "batch_id": batch["batch_id"],
+        "district_code": batch["district_code"],
+        "assigned_users": [{"id": user, "name": user} for user in batch["reviewers"]],
+        "subject": f"Duyệt hồ sơ / Review: {batch['district_name']} — {batch['records']} record(s)",
+        "body": (f"**{batch['district_name']}** ({batch['district_code']}): {batch['records']} flagged "
+                 f"record(s) in review batch {batch['batch_id']}.\n\n"
+                 f"| lý do / reason | hồ sơ / records |\n|---|---|\n{reasons}\n\n"
+                 f"**[Mở trang duyệt / Open the review page]({link})** — xem từng hồ sơ bên cạnh ứng viên trong "
+                 "CSDLQG, chấp nhận, sửa hoặc từ chối / see each record beside its registry candidates; accept, "
+                 "correct or reject it.\n\n"
+                 "**Approve**: apply the decisions made on the review page (corrections are validated and matched "
+                 "again before signing); records without a decision get the proposed registry match, those "
+                 "without a candidate stay open for the next cycle. **Reject**: hold them all."),
+    }
 
 
 class DistrictReviewGate(ApprovalOperator):

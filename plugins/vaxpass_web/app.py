@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from vaxpass_web import dashboard, lineage
 from vaxpass_web.access import ReaderDep
 from vaxpass_web.render import page
+from vaxpass_web.review import router as review_router
 
 URL_PREFIX = "/vaxpass"
 
@@ -23,7 +24,8 @@ class Section:
 
 
 home = APIRouter()
-SECTIONS: list[Section] = [Section("/dashboard", "Lịch sử chạy / Run history"),
+SECTIONS: list[Section] = [Section("/review", "Duyệt hồ sơ / District review"),
+                           Section("/dashboard", "Lịch sử chạy / Run history"),
                            Section("/lineage", "Truy vết chứng nhận / Certificate lineage")]
 
 
@@ -36,6 +38,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="vaxpass", description="District review, lineage and run history of vaxpass",
                   docs_url=None, redoc_url=None)
     app.include_router(home)
+    app.include_router(review_router)
     app.include_router(dashboard.router)
     app.include_router(lineage.router)
     return app

@@ -69,7 +69,7 @@ def _reference(data: Path, tmp: Path) -> dict[str, int]:
     from vaxpass.config import Settings
     from vaxpass.domain import load_sites
     from vaxpass.pipeline import stages
-    from vaxpass.signing.pki import ensure_document_signer, ensure_root_ca
+    from vaxpass.signing.admin import init_pki
     from vaxpass.store import session_scope
     from vaxpass.store.models import Certificate, DoseRecord, Reviewer
 
@@ -77,8 +77,7 @@ def _reference(data: Path, tmp: Path) -> dict[str, int]:
     s = Settings(db_url=f"sqlite:///{tmp / 'ref.sqlite'}", data_dir=data, landing_dir=tmp / "landing",
                  pki_dir=tmp / "pki", key_passphrase=secrets.token_urlsafe(12).encode(),
                  pseudonym_key=secrets.token_bytes(32))
-    ensure_root_ca(s.pki_dir, s.key_passphrase, now=now)
-    ensure_document_signer(s.pki_dir, s.key_passphrase, s.dsc_path, now=now)
+    init_pki(s, now=now)
     cycle = "reference"
     sites = stages.start_cycle(s, cycle_id=cycle, dag_id="reference", run_after=now)
     with session_scope(s.db_url) as session:
@@ -88,9 +87,13 @@ def _reference(data: Path, tmp: Path) -> dict[str, int]:
         stages.extract(s, cycle_id=cycle, site_code=code)
         stages.validate(s, cycle_id=cycle, site_code=code, run_date=now.date())
     stages.match(s, cycle_id=cycle)
+    for code in sites:
+        stages.confirm(s, cycle_id=cycle, site_code=code, signed_at=now)
     stages.issue(s, cycle_id=cycle, dag_id="reference", task_id="issue_clean", issued_at=now)
     for batch in stages.open_review(s, cycle_id=cycle):
         stages.decide_review(s, batch_id=batch["batch_id"], approved=True, decided_by="reference", decided_at=now)
+    for code in sites:
+        stages.confirm(s, cycle_id=cycle, site_code=code, signed_at=now)
     stages.issue(s, cycle_id=cycle, dag_id="reference", task_id="issue_reviewed", issued_at=now)
 
     with session_scope(s.db_url) as session:

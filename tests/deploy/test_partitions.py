@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from vaxpass.config import Settings
 from vaxpass.pipeline import stages
-from vaxpass.signing.pki import ensure_document_signer, ensure_root_ca
+from vaxpass.signing.admin import init_pki
 from vaxpass.store import session_scope
 from vaxpass.store.models import Certificate, DoseRecord, MatchDecision
 from vaxpass.store.partition import Partition
@@ -48,8 +48,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _settings(tmp: Path, data: Path, db_url: str, key: bytes, passphrase: bytes) -> Settings:
     s = Settings(db_url=db_url, data_dir=data, landing_dir=tmp / "landing", pki_dir=tmp / "pki",
                  key_passphrase=passphrase, pseudonym_key=key)
-    ensure_root_ca(s.pki_dir, s.key_passphrase, now=NOW)
-    ensure_document_signer(s.pki_dir, s.key_passphrase, s.dsc_path, now=NOW)
+    init_pki(s, now=NOW)  # root, document signer and every site head's key, as `vaxpass init` makes them
     return s
 
 
@@ -62,6 +61,7 @@ def _cycle(s: Settings, buckets: int | None, parallel: bool) -> tuple[dict, dict
     parts = [None] if buckets is None else [Partition(i, buckets) for i in range(buckets)]
     with ThreadPoolExecutor(max_workers=len(parts) if parallel else 1) as pool:
         list(pool.map(lambda p: stages.match(s, cycle_id=cycle, partition=p), parts))
+        list(pool.map(lambda code: stages.confirm(s, cycle_id=cycle, site_code=code, signed_at=NOW), sites))
         list(pool.map(lambda p: stages.issue(s, cycle_id=cycle, dag_id="t", task_id="issue", issued_at=NOW,
                                              partition=p), parts))
     with session_scope(s.db_url) as session:

@@ -6,7 +6,12 @@ human-in-the-loop requests as the data engineer, tries each gate first as anothe
 must be refused with 403) and then answers it as the district's own reviewer. What happened is written as
 JSON to the path given as the first argument.
 
-    python run_cycle.py RESULT.json PASSWORDS.json [approve|reject]
+`correct` approves like `approve`, but first makes one correction on the first gate's district through the
+review page's API (vaxpass's plugin, mounted in the same api-server app) as that district's reviewer — after
+another district's reviewer and the admin were refused — so the cycle proves correction → validation →
+matching → certificate.
+
+    python run_cycle.py RESULT.json PASSWORDS.json [approve|reject|correct]
 """
 
 from __future__ import annotations
@@ -89,17 +94,59 @@ def _answer(client: Any, token: Any, detail: dict[str, Any], passwords: dict[str
            f"{ti['map_index']}/hitlDetails")
     assignees = [u["id"] for u in detail["assigned_users"]]
     outsiders = [u for u in passwords if u.startswith("rv_") and u not in assignees]
-    body = {"chosen_options": ["Approve" if decision == "approve" else "Reject"], "params_input": {}}
+    body = {"chosen_options": ["Reject" if decision == "reject" else "Approve"], "params_input": {}}
     record: dict[str, Any] = {"task_id": ti["task_id"], "map_index": ti["map_index"], "assignees": assignees,
                               "subject": detail["subject"]}
     if outsiders:
         record["outsider"] = outsiders[0]
         record["outsider_status"] = client.patch(url, json=body, headers=token(outsiders[0])).status_code
     record["admin_status"] = client.patch(url, json=body, headers=token("engineer")).status_code
+    if decision == "correct" and not _corrected:
+        record["correction"] = _correct_one(client, token, assignees[0], outsiders[0] if outsiders else None)
+        _corrected.append(record["correction"]["record_id"])
     resp = client.patch(url, json=body, headers=token(assignees[0]))
     record["reviewer_status"] = resp.status_code
     record["again_status"] = client.patch(url, json=body, headers=token(assignees[0])).status_code
     return record
+
+
+_corrected: list[int] = []
+
+
+def _correct_one(client: Any, token: Any, reviewer: str, outsider: str | None) -> dict[str, Any]:
+    """As the district's reviewer, correct the district's first open record to the identity of a registry person
+    no record names yet (what a reviewer supplies after calling the person). Statuses and ids only are returned:
+    no personal data in the result."""
+    import sqlite3
+
+    from sqlalchemy import select
+
+    from vaxpass.config import settings_from_mapping
+    from vaxpass.store import session_scope
+    from vaxpass.store.models import DoseRecord
+
+    district = reviewer.removeprefix("rv_")
+    listing = client.get(f"/vaxpass/review/api/{district}/records", headers=token(reviewer))
+    assert listing.status_code == 200, (listing.status_code, listing.text[:300])
+    record_id = listing.json()[0]["record_id"]
+    s = settings_from_mapping({k: v for k, v in os.environ.items() if k.startswith("VAXPASS_")})
+    with session_scope(s.db_url) as session:
+        used = set(session.scalars(select(DoseRecord.national_id).where(DoseRecord.national_id.is_not(None))))
+    con = sqlite3.connect(s.registry_url.removeprefix("sqlite:///"))
+    rows = con.execute("SELECT cccd, full_name, dob, sex FROM persons ORDER BY registry_id").fetchall()
+    con.close()
+    cccd, name, dob, sex = next(r for r in rows if r[0] not in used and r[2] < "2003")
+    url = f"/vaxpass/review/api/{district}/records/{record_id}/decision"
+    body = {"action": "correct", "fields": {"national_id": cccd, "full_name": name, "dob": dob, "sex": sex},
+            "note": "e2e"}
+    out: dict[str, Any] = {"record_id": record_id, "district": district,
+                           "admin_status": client.post(url, json=body, headers=token("engineer")).status_code}
+    if outsider:
+        out["outsider_status"] = client.post(url, json=body, headers=token(outsider)).status_code
+    out["anonymous_status"] = client.post(url, json=body).status_code
+    resp = client.post(url, json=body, headers=token(reviewer))
+    out["reviewer_status"] = resp.status_code
+    return out
 
 
 if __name__ == "__main__":

@@ -21,9 +21,13 @@ from vaxpass.store.models import (
     MatchDecision,
     QualityRun,
     RawRecord,
+    ReviewAction,
     ReviewBatch,
     ReviewItem,
 )
+
+# Fields of a correction whose values identify the person: lineage names them, the audit row keeps the values.
+PERSONAL_FIELDS = frozenset({"national_id", "full_name", "dob", "sex"})
 
 # Links every certificate must have; `review` is required too when a record went through a district gate.
 REQUIRED_KINDS = ("source_row", "extraction", "validation", "match", "confirmation", "signature", "dag_run")
@@ -44,6 +48,7 @@ class LineageContext:
         self.decision: dict[int, MatchDecision] = {}
         self.reviews: dict[int, list[tuple[ReviewItem, ReviewBatch]]] = {}
         self.confirmation: dict[int, tuple[ConfirmationItem, FacilityConfirmation]] = {}
+        self.actions: dict[int, list[tuple[ReviewAction, ReviewBatch]]] = {}
         for chunk in _chunks([r.raw_record_id for r in recs]):
             for raw, landed in session.execute(select(RawRecord, LandedFile).join(
                     LandedFile, LandedFile.id == RawRecord.landed_file_id).where(RawRecord.id.in_(chunk))).tuples():
@@ -61,6 +66,20 @@ class LineageContext:
                     FacilityConfirmation, FacilityConfirmation.id == ConfirmationItem.confirmation_id).where(
                     ConfirmationItem.dose_record_id.in_(chunk))).tuples():
                 self.confirmation[citem.dose_record_id] = (citem, conf)
+            # a reviewer's applied action: on the record itself, or the correction this record's version came from
+            for action, batch in session.execute(select(ReviewAction, ReviewBatch).join(
+                    ReviewBatch, ReviewBatch.id == ReviewAction.batch_id).where(
+                    ReviewAction.status == "applied", (ReviewAction.dose_record_id.in_(chunk)
+                                                       | ReviewAction.new_dose_record_id.in_(chunk)))).tuples():
+                record_id = action.new_dose_record_id or action.dose_record_id
+                self.actions.setdefault(record_id, []).append((action, batch))
+        corrected_from = [a.dose_record_id for acts in self.actions.values() for a, _ in acts
+                          if a.new_dose_record_id is not None]
+        for chunk in _chunks(corrected_from):
+            for item, batch in session.execute(select(ReviewItem, ReviewBatch).join(
+                    ReviewBatch, ReviewBatch.id == ReviewItem.batch_id).where(
+                    ReviewItem.dose_record_id.in_(chunk), ReviewItem.decision.is_not(None))).tuples():
+                self.reviews.setdefault(item.dose_record_id, []).append((item, batch))
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
         self.quality = {q.id: q for q in session.scalars(select(QualityRun).where(QualityRun.id.in_(run_ids)))}
 
@@ -86,11 +105,12 @@ class LineageContext:
                     "outcome": decision.outcome, "method": decision.method, "reason": decision.reason,
                     "score": decision.score, "evidence": decision.evidence}
             for item, batch in self.reviews.get(rec.id, []):
-                links[("review", f"review_item:{item.id}")] = {
-                    "district": batch.district_code, "batch": batch.id, "reviewer": item.decided_by,
-                    "decision": item.decision,
-                    "decided_at": item.decided_at.isoformat() if item.decided_at else None,
-                    "before": item.before, "after": item.after}
+                links[("review", f"review_item:{item.id}")] = _item_detail(item, batch)
+            for action, batch in self.actions.get(rec.id, []):
+                links[("review", f"review_action:{action.id}")] = _action_detail(action, batch)
+                if action.new_dose_record_id is not None:
+                    for item, ibatch in self.reviews.get(action.dose_record_id, []):
+                        links[("review", f"review_item:{item.id}")] = _item_detail(item, ibatch)
         if (confirmed := self.confirmation.get(certified_dose_id)) is not None:
             citem, conf = confirmed
             links[("confirmation", f"confirmation:{conf.id}")] = {
@@ -103,6 +123,32 @@ class LineageContext:
         links[("dag_run", f"cycle:{cycle_id}")] = {"dag_id": dag_id, "run_id": cycle_id, "task_id": task_id}
         return [{"certificate_id": certificate_id, "kind": kind, "ref": ref, "detail": detail}
                 for (kind, ref), detail in links.items()]
+
+
+def _item_detail(item: ReviewItem, batch: ReviewBatch) -> dict[str, Any]:
+    return {"district": batch.district_code, "batch": batch.id, "reviewer": item.decided_by,
+            "decision": item.decision, "decided_at": item.decided_at.isoformat() if item.decided_at else None,
+            "approved_by": batch.decided_by, "before": item.before, "after": item.after}
+
+
+def _action_detail(action: ReviewAction, batch: ReviewBatch) -> dict[str, Any]:
+    """A reviewer's action on the record: who, when, what; a correction names its fields, with before and
+    after values only for those that do not identify the person (the audit row `review_action:<id>` in the
+    ops store keeps them all)."""
+    detail: dict[str, Any] = {"district": batch.district_code, "batch": batch.id, "reviewer": action.actor,
+                              "action": action.action, "decided_at": action.acted_at.isoformat(),
+                              "channel": action.channel, "approved_by": batch.decided_by,
+                              "outcome": action.outcome}
+    if action.action == "accept":
+        detail["registry_candidate"] = action.registry_id
+    elif action.action == "reject":
+        detail["reason"] = action.reason_code
+    else:
+        detail |= {"fields": ",".join(sorted(action.fields)), "corrected_record": action.dose_record_id,
+                   "new_record": action.new_dose_record_id,
+                   "before": {k: v for k, v in action.before.items() if k not in PERSONAL_FIELDS},
+                   "after": {k: v for k, v in action.after.items() if k not in PERSONAL_FIELDS}}
+    return detail
 
 
 def save_links(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -174,8 +174,11 @@ def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: d
 
 def decide_review(s: Settings, *, batch_id: int, approved: bool, decided_by: str,
                   decided_at: datetime) -> dict[str, int]:
+    """Apply a district's answer: approve applies the reviewers' per-record decisions (corrections are validated
+    and matched again here, so `issue_reviewed` signs them); reject holds the batch."""
     return apply_batch_decision(s.db_url, SqlRegistry(s.registry_url), batch_id=batch_id, approved=approved,
-                                decided_by=decided_by, decided_at=decided_at, key=s.pseudonym_key)
+                                decided_by=decided_by, decided_at=decided_at, key=s.pseudonym_key,
+                                suite_dir=s.suite_dir)
 
 
 def expire_review(s: Settings, *, batch_id: int) -> int:

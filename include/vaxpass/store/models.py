@@ -326,11 +326,40 @@ class ReviewItem(Base):
     dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), index=True)
     match_decision_id: Mapped[int] = mapped_column(ForeignKey("match_decisions.id"))
     reason: Mapped[str] = mapped_column(String(64))
-    decision: Mapped[str | None] = mapped_column(String(16))  # accept | reject | unresolved
+    decision: Mapped[str | None] = mapped_column(String(16))  # accept | correct | reject | unresolved | expired
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     before: Mapped[dict[str, Any]] = mapped_column(default=dict)
     after: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ReviewAction(Base):
+    """A reviewer's decision on one record of an open batch, kept as an audit row (who, when, before, after).
+
+    `action`: accept (a registry candidate), correct (fields, validated when made), reject (a reason code and a
+    note). The latest `pending` action of an item is what the batch decision applies (then `applied`, with the
+    `outcome`); an earlier one becomes `replaced`; a rejected or expired batch leaves it `held` or `expired`.
+    A correction applied becomes a new version of the dose record (`new_dose_record_id`).
+    """
+
+    __tablename__ = "review_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("review_batches.id"), index=True)
+    dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # accept | correct | reject
+    registry_id: Mapped[int | None] = mapped_column(Integer)
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # correct: field → new value (as text)
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[str] = mapped_column(String(100))
+    acted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    channel: Mapped[str] = mapped_column(String(8))  # web | xlsx | api
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    new_dose_record_id: Mapped[int | None] = mapped_column(ForeignKey("dose_records.id"), index=True)
 
 
 class SigningKey(Base):
