@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from vaxpass_web import dashboard, lineage
 from vaxpass_web.access import ReaderDep
+from vaxpass_web.csrf import same_origin_writes
 from vaxpass_web.render import page
 from vaxpass_web.review import router as review_router
 
@@ -37,6 +38,7 @@ def index(request: Request, viewer: ReaderDep) -> HTMLResponse:
 def create_app() -> FastAPI:
     app = FastAPI(title="vaxpass", description="District review, lineage and run history of vaxpass",
                   docs_url=None, redoc_url=None)
+    app.middleware("http")(same_origin_writes)
     app.include_router(home)
     app.include_router(review_router)
     app.include_router(dashboard.router)

@@ -239,3 +239,24 @@ def test_the_review_page_is_in_airflows_navigation(web: AirflowServer) -> None:
         plugins = client.get("/api/v2/plugins").json()["plugins"]
     vaxpass = next(p for p in plugins if p["name"] == "vaxpass")
     assert any(v["href"] == "/vaxpass/review" for v in vaxpass["external_views"])
+
+
+def test_a_cookie_authenticated_write_from_another_site_is_refused(web: AirflowServer) -> None:
+    """A foreign page can make the reviewer's browser post a form with Airflow's session cookie: refused (403)
+    and nothing recorded; the same form from this server's own page goes through."""
+    import httpx
+
+    district = _district(web)
+    rid = _records(web, district)[1]["record_id"]
+    path = f"/vaxpass/review/{district}/records/{rid}/reject"
+    form = {"reason_code": "duplicate", "note": ""}
+    cookie = {"_token": web.token(reviewer_name(district))}
+    before = len(_audit(web, rid))
+    with httpx.Client(base_url=web.base_url, cookies=cookie, timeout=60) as browser:
+        forged = browser.post(path, data=form, headers={"Origin": "http://evil.example"})
+        no_origin = browser.post(path, data=form)
+        assert (forged.status_code, no_origin.status_code) == (403, 403)
+        assert len(_audit(web, rid)) == before
+        own = browser.post(path, data=form, headers={"Origin": web.base_url})
+    assert own.status_code == 303
+    assert len(_audit(web, rid)) == before + 1
