@@ -23,21 +23,19 @@ PREFIX = "URN:UVCI:01:"
 OPAQUE_ID_LENGTH = 16
 MAX_LENGTH = 50
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
+_DOUBLED = [2 * i // len(ALPHABET) + 2 * i % len(ALPHABET) for i in range(len(ALPHABET))]  # a doubled code's digit sum
 _UVCI = re.compile(r"^(URN:UVCI:)?01:[A-Z]{2}:[A-Z0-9/:]+(#[A-Z0-9/:])?$")
 
 
 def luhn_mod_n(s: str) -> str:
     """The Luhn mod 38 check character of `s`; SigningError if `s` has a character outside the alphabet."""
     n = len(ALPHABET)
-    total = 0
-    factor = 2  # the rightmost character of the input is doubled, as the check character will follow it
-    for char in reversed(s):
-        code = _INDEX.get(char)
-        if code is None:
-            raise SigningError("UVCI checksum input has a character outside A-Z 0-9 / :")
-        addend = factor * code
-        total += addend // n + addend % n
-        factor = 1 if factor == 2 else 2
+    try:
+        codes = [_INDEX[char] for char in reversed(s)]
+    except KeyError:
+        raise SigningError("UVCI checksum input has a character outside A-Z 0-9 / :") from None
+    # the rightmost character of the input is doubled, as the check character will follow it; then every other
+    total = sum(_DOUBLED[code] for code in codes[0::2]) + sum(codes[1::2])
     return ALPHABET[(n - total % n) % n]
 
 
