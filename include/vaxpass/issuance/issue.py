@@ -100,7 +100,7 @@ def issue_certificates(db_url: str, signer: Signer, *, cycle_id: str, issued_at:
                 skipped["unconfirmed"] += 1  # its site head has not signed it yet: issued once confirmed
                 continue
             version = versions.get(person_id, 0) + 1
-            uvci = make_uvci(hmac.new(uvci_key, f"{person_id}:{version}".encode(), hashlib.sha256).digest())
+            uvci = make_uvci(hmac.digest(uvci_key, f"{person_id}:{version}".encode(), "sha256"))  # one-shot, in C
             payload = build_vaccination_payload(
                 full_name=person.full_name, dob=person.dob, vaccine=vaccine, dose_number=dose.dose_number,
                 total_doses=max(vaccine.series_doses, dose.dose_number),

@@ -24,6 +24,7 @@ OPAQUE_ID_LENGTH = 16
 MAX_LENGTH = 50
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 _DOUBLED = [2 * i // len(ALPHABET) + 2 * i % len(ALPHABET) for i in range(len(ALPHABET))]  # a doubled code's digit sum
+_COUNTRY = re.compile(r"[A-Z]{2}")
 _UVCI = re.compile(r"^(URN:UVCI:)?01:[A-Z]{2}:[A-Z0-9/:]+(#[A-Z0-9/:])?$")
 
 
@@ -43,7 +44,7 @@ def make_uvci(seed: bytes, *, country: str = "VN") -> str:
     """A checksummed UVCI whose opaque id is the first 16 base32 characters of SHA-256(seed)."""
     if not seed:
         raise SigningError("a UVCI seed is required (an empty seed would give every certificate the same id)")
-    if not re.fullmatch(r"[A-Z]{2}", country):
+    if not _COUNTRY.fullmatch(country):
         raise SigningError("UVCI country must be two upper-case letters")
     opaque = base64.b32encode(hashlib.sha256(seed).digest()).decode("ascii")[:OPAQUE_ID_LENGTH]
     body = f"{PREFIX}{country}:{opaque}"
