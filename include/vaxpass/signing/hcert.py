@@ -162,9 +162,12 @@ def b45decode(text: str) -> bytes:
     return data
 
 
+_LEAF_TYPES = frozenset({str, int, bytes, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """cbor2 >= 6 decodes arrays as tuples (and maps inside them as frozendicts): back to lists and dicts."""
-    if isinstance(value, str | int | bytes | float) or value is None:  # the leaves first: most of a payload
+    if type(value) in _LEAF_TYPES:  # the leaves first, by exact type (one set lookup): most of a payload
         return value
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
@@ -252,13 +255,23 @@ def decode_hc1(text: str) -> DecodedHcert:
     )
 
 
-@cache
+_USAGES: dict[int, tuple[x509.Certificate, frozenset[x509.ObjectIdentifier]]] = {}
+
+
 def _dcc_usages(cert: x509.Certificate) -> frozenset[x509.ObjectIdentifier]:
+    """The DCC types the certificate's EKU names; cached by identity (hashing a certificate is not cheap)."""
+    known = _USAGES.get(id(cert))
+    if known is not None and known[0] is cert:
+        return known[1]
     try:
-        usages = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+        found = frozenset(set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+                          & set(_EKU_FOR_GROUP.values()))
     except x509.ExtensionNotFound:
-        return frozenset()
-    return frozenset(usages & set(_EKU_FOR_GROUP.values()))
+        found = frozenset()
+    if len(_USAGES) >= 1024:
+        _USAGES.clear()
+    _USAGES[id(cert)] = (cert, found)  # the certificate is kept alive with it, so its id is not reused
+    return found
 
 
 def _needed_usages(payload: dict[str, Any]) -> set[x509.ObjectIdentifier]:
