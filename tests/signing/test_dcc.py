@@ -145,3 +145,28 @@ def test_fast_schema_check_agrees_with_jsonschema(path: Path) -> None:
     assert len(variants) > 100
     disagreements = [v for v in variants if payload_conforms(v) != _validator().is_valid(v)]
     assert disagreements == []
+
+
+@pytest.mark.parametrize("path", _example_payloads(), ids=lambda p: p.stem)
+def test_shape_fast_path_agrees_with_jsonschema(path: Path) -> None:
+    """Once a payload's shape has passed the full check, a payload of that shape has only its person-specific
+    leaves checked: over every one-field mutation (the shape's own fields included), `validate_payload`
+    still accepts exactly what jsonschema plus the value sets accept."""
+    from vaxpass.signing.dcc import _passes_by_shape, _shape, _valid_shapes, _validator, _value_set_problems
+
+    for payload in (_payload_of(path), _built(), _built(full_name="Lê")):
+        validate_payload(payload)  # primes the shape (for a vaccination payload)
+        variants = _mutations(payload)
+        assert len(variants) > 100
+        for variant in variants:
+            expected = _validator().is_valid(variant) and not _value_set_problems(variant)
+            try:
+                validate_payload(variant)
+                accepted = True
+            except SchemaError:
+                accepted = False
+            assert accepted == expected, variant
+    assert _shape(_built()) in _valid_shapes  # the fast path was really taken for the built payloads
+    assert _passes_by_shape(_built(full_name="Trần Thị Đào"), _shape(_built(full_name="Trần Thị Đào")))
+    wrong_date = _built(vaccination_date="2021-02-30")
+    assert not _passes_by_shape(wrong_date, _shape(wrong_date))

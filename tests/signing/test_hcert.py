@@ -237,3 +237,21 @@ def test_table_base45_matches_the_base45_package() -> None:
         data = os.urandom(n)
         assert b45encode(data) == base45.b45encode(data).decode("ascii")
     assert b45encode(b"\xff\xff") == "FGW" and b45encode(b"AB") == "BB8"  # RFC 9285 §4.3 examples
+
+
+def test_vectorised_base45_decoding_matches_the_base45_package() -> None:
+    import os
+
+    import base45
+
+    from vaxpass.signing.hcert import b45decode, b45encode
+
+    for n in [0, 1, 2, 3, 255, 256, 257, *range(4, 40)]:
+        data = os.urandom(n)
+        assert b45decode(b45encode(data)) == base45.b45decode(b45encode(data)) == data
+    assert b45decode("FGW") == b"\xff\xff" and b45decode("BB8") == b"AB"
+    for bad in ["GGW", "A", "ABCD", "abc", "ÀBC", "GGWBB8", "BB8:::", "Z:"]:  # above 0xFFFF / 0xFF, dangling, alphabet
+        with pytest.raises(ValueError):
+            base45.b45decode(bad)
+        with pytest.raises(ValueError):
+            b45decode(bad)

@@ -108,7 +108,7 @@ def issue_certificates(db_url: str, signer: Signer, *, cycle_id: str, issued_at:
                 skipped["unconfirmed"] += 1  # its site head has not signed it yet: issued once confirmed
                 continue
             version = versions.get(person_id, 0) + 1
-            uvci = make_uvci(hmac.new(uvci_key, f"{person_id}:{version}".encode(), hashlib.sha256).digest())
+            uvci = make_uvci(hmac.digest(uvci_key, f"{person_id}:{version}".encode(), "sha256"))  # one-shot, in C
             payload = build_vaccination_payload(
                 full_name=person.full_name, dob=person.dob, vaccine=vaccine, dose_number=dose.dose_number,
                 total_doses=max(vaccine.series_doses, dose.dose_number),
@@ -133,8 +133,9 @@ def issue_certificates(db_url: str, signer: Signer, *, cycle_id: str, issued_at:
         check_before_publishing(signed, trust, at=issued_at)  # raises: the transaction rolls back, none published
         session.flush()  # the superseded versions first: one current certificate per person at any time
         if new_certs:
-            ids = session.scalars(insert(Certificate).returning(Certificate.id, sort_by_parameter_order=True),
-                                  new_certs).all()
+            table = Certificate.metadata.tables[Certificate.__tablename__]  # Core executemany (insertmanyvalues): no ORM bookkeeping per row
+            ids = session.connection().scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                               new_certs).all()
             context = LineageContext(session, (r for c in new_certs for r in by_person[c["person_id"]]))
             save_links(session, [link for cert_id, c in zip(ids, new_certs, strict=True) for link in context.links(
                 certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=kid, uvci=c["uvci"],

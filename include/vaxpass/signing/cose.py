@@ -20,6 +20,7 @@ ES256 = -7
 PS256 = -37
 COSE_SIGN1_TAG = 18
 _ES256_HALF = 32  # P-256: r and s are 32 bytes each
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # built once: signing is called per certificate
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 # Verify any salt length: other issuers' PS256 signatures need not use 32.
 _PSS_VERIFY = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
@@ -44,7 +45,7 @@ def algorithm_for(key: PrivateKey) -> int:
 def sign(key: PrivateKey, alg: int, data: bytes) -> bytes:
     """Sign `data`; an ES256 signature is raw r||s (64 bytes), as COSE requires, not DER."""
     if alg == ES256 and isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
         return r.to_bytes(_ES256_HALF, "big") + s.to_bytes(_ES256_HALF, "big")
     if alg == PS256 and isinstance(key, rsa.RSAPrivateKey):
         return key.sign(data, _PSS, hashes.SHA256())
@@ -59,7 +60,7 @@ def verify(public_key: CertificatePublicKeyTypes, alg: int, data: bytes, signatu
                 return False
             r = int.from_bytes(signature[:_ES256_HALF], "big")
             s = int.from_bytes(signature[_ES256_HALF:], "big")
-            public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+            public_key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
             return True
         if alg == PS256 and isinstance(public_key, rsa.RSAPublicKey):
             public_key.verify(signature, data, _PSS_VERIFY, hashes.SHA256())

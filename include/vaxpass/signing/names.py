@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 MAX_NAME_LENGTH = 80  # schema maxLength of fn/fnt/gn/gnt
 
@@ -20,6 +21,7 @@ _FILLER_RUN = re.compile(r"<+")
 _NOT_ICAO = re.compile(r"[^A-Z<]")
 
 
+@lru_cache(maxsize=65536)  # name parts repeat a lot (Nguyễn is ~38 % of family names); str in, str out
 def icao_transliterate(name: str) -> str:
     """ICAO 9303 machine-readable form of a name: "Nguyễn Văn An" -> "NGUYEN<VAN<AN".
 

@@ -23,21 +23,20 @@ PREFIX = "URN:UVCI:01:"
 OPAQUE_ID_LENGTH = 16
 MAX_LENGTH = 50
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
+_DOUBLED = [2 * i // len(ALPHABET) + 2 * i % len(ALPHABET) for i in range(len(ALPHABET))]  # a doubled code's digit sum
+_COUNTRY = re.compile(r"[A-Z]{2}")
 _UVCI = re.compile(r"^(URN:UVCI:)?01:[A-Z]{2}:[A-Z0-9/:]+(#[A-Z0-9/:])?$")
 
 
 def luhn_mod_n(s: str) -> str:
     """The Luhn mod 38 check character of `s`; SigningError if `s` has a character outside the alphabet."""
     n = len(ALPHABET)
-    total = 0
-    factor = 2  # the rightmost character of the input is doubled, as the check character will follow it
-    for char in reversed(s):
-        code = _INDEX.get(char)
-        if code is None:
-            raise SigningError("UVCI checksum input has a character outside A-Z 0-9 / :")
-        addend = factor * code
-        total += addend // n + addend % n
-        factor = 1 if factor == 2 else 2
+    try:
+        codes = [_INDEX[char] for char in reversed(s)]
+    except KeyError:
+        raise SigningError("UVCI checksum input has a character outside A-Z 0-9 / :") from None
+    # the rightmost character of the input is doubled, as the check character will follow it; then every other
+    total = sum(_DOUBLED[code] for code in codes[0::2]) + sum(codes[1::2])
     return ALPHABET[(n - total % n) % n]
 
 
@@ -45,7 +44,7 @@ def make_uvci(seed: bytes, *, country: str = "VN") -> str:
     """A checksummed UVCI whose opaque id is the first 16 base32 characters of SHA-256(seed)."""
     if not seed:
         raise SigningError("a UVCI seed is required (an empty seed would give every certificate the same id)")
-    if not re.fullmatch(r"[A-Z]{2}", country):
+    if not _COUNTRY.fullmatch(country):
         raise SigningError("UVCI country must be two upper-case letters")
     opaque = base64.b32encode(hashlib.sha256(seed).digest()).decode("ascii")[:OPAQUE_ID_LENGTH]
     body = f"{PREFIX}{country}:{opaque}"
