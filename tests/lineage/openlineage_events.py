@@ -16,6 +16,7 @@ DAG_ID = "vaxpass_issuance"
 SITES, LANDING, REGISTRY = "/vaxpass/sites", "/vaxpass/landing", "/vaxpass/registry/persons"
 QUALITY, MATCHES = "/vaxpass/ops/quality_results", "/vaxpass/ops/match_decisions"
 REVIEWS, CERTIFICATES, REPORTS = "/vaxpass/ops/review_items", "/vaxpass/ops/certificates", "/vaxpass/reports"
+CONFIRMATIONS = "/vaxpass/ops/confirmations"
 
 # task → (input datasets, output datasets), as the DAG's Asset inlets/outlets declare them
 EXPECTED: dict[str, tuple[set[str], set[str]]] = {
@@ -23,10 +24,12 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "extract": ({SITES}, {LANDING}),
     "validate": ({LANDING}, {QUALITY}),
     "match": ({QUALITY, REGISTRY}, {MATCHES}),
-    "issue_clean": ({MATCHES}, {CERTIFICATES}),
+    "confirm_clean": ({MATCHES}, {CONFIRMATIONS}),
+    "issue_clean": ({CONFIRMATIONS}, {CERTIFICATES}),
     "open_review": ({MATCHES}, {REVIEWS}),
     "district_review": (set(), {REVIEWS}),
-    "issue_reviewed": ({REVIEWS}, {CERTIFICATES}),
+    "confirm_reviewed": ({MATCHES}, {CONFIRMATIONS}),
+    "issue_reviewed": ({REVIEWS, CONFIRMATIONS}, {CERTIFICATES}),
     "finish_cycle": ({CERTIFICATES}, {REPORTS}),
 }
 
