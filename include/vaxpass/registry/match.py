@@ -72,12 +72,15 @@ def save_persons(session: Session, persons: dict[str, dict[str, Any]]) -> None:
 
 
 def _insert_new_persons(session: Session) -> Any:
-    """INSERT that skips a person another partition's task inserted meanwhile (matching runs in parallel)."""
+    """INSERT that skips a person another partition's task inserted meanwhile (matching runs in parallel).
+
+    No conflict target: PostgreSQL resolves only the target's conflicts, so with `(id)` a concurrent insert of
+    the same registry person still failed on the `registry_id` unique key (seen in CI)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(Person).on_conflict_do_nothing(index_elements=["id"])
+        return postgresql.insert(Person).on_conflict_do_nothing()
     if dialect == "sqlite":
-        return sqlite.insert(Person).on_conflict_do_nothing(index_elements=["id"])
+        return sqlite.insert(Person).on_conflict_do_nothing()
     return insert(Person).prefix_with("IGNORE") if dialect in ("mysql", "mariadb") else insert(Person)
 
 
