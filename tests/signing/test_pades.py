@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,3 +89,29 @@ def test_signing_and_validating_work_inside_a_running_event_loop(ca: Path) -> No
 
     [status] = asyncio.run(inside())
     assert status.ok
+
+
+def test_each_signature_is_pades_b_b_over_its_own_document(ca: Path) -> None:
+    """The signatures come from a CMS template built once per signer: each still carries the PAdES B-B signed
+    attributes (content type, message digest, signing-certificate-v2; no signing time), the digest of its own
+    document, and a fresh signature value."""
+    from asn1crypto import cms
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    signer = PadesSigner(load_signer(ca / "head.p12", b"pw"))
+    root = load_root(ca, b"pw").certificate
+    first, second = signer.sign(_pdf()), signer.sign(_pdf().replace(b"Danh sach", b"Danh SACH"))
+    infos = []
+    for signed in (first, second):
+        [embedded] = PdfFileReader(io.BytesIO(signed)).embedded_signatures
+        info = embedded.signer_info
+        assert [a["type"].native for a in info["signed_attrs"]] == [
+            "content_type", "message_digest", "signing_certificate_v2"]
+        assert isinstance(embedded.signed_data, cms.SignedData)
+        assert "Ngô Minh Tâm" in embedded.signer_cert.subject.human_friendly
+        [status] = validate_pdf(signed, [root])
+        assert status.ok
+        infos.append(info)
+    digests = [i["signed_attrs"][1]["values"][0].native for i in infos]
+    assert digests[0] != digests[1]
+    assert infos[0]["signature"].native != infos[1]["signature"].native
