@@ -129,6 +129,23 @@ class _CmsTemplate:
         return self._assemble(digest, self._sign(self.signed_attributes(digest)))
 
 
+class _DerContentInfo(cms.ContentInfo):
+    """A ContentInfo that dumps the DER it was loaded from. asn1crypto takes any header whose last byte is 0x80
+    (a long length such as 0x0580) for an indefinite length and re-encodes the whole tree, certificates and
+    all (~0.1 s): for one signer's template that hits every signature value of one particular length."""
+
+    _der: bytes = b""
+
+    @classmethod
+    def of(cls, der: bytes) -> _DerContentInfo:
+        value = cls.load(der)
+        value._der = der
+        return value
+
+    def dump(self, force: bool = False) -> bytes:
+        return self._der if self._der and not force else super().dump(force)
+
+
 class _TemplateSigner(signers.SimpleSigner):
     """pyHanko's `SimpleSigner`, with PAdES B-B signatures made from a `_CmsTemplate`; anything else (a dry
     run, a timestamp, other attributes or digests) goes pyHanko's own way."""
@@ -146,7 +163,7 @@ class _TemplateSigner(signers.SimpleSigner):
         if (self._template is not None and not dry_run and use_pades and timestamper is None and is_pdf_sig and encap_content_info is None
                 and digest_algorithm.lower() == "sha256" and settings.adobe_revinfo_attr is None
                 and settings.cades_signed_attrs is None):
-            return cms.ContentInfo.load(self._template.sign(data_digest))
+            return _DerContentInfo.of(self._template.sign(data_digest))
         return await super().async_sign(data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
                                         timestamper=timestamper, signed_attr_settings=signed_attr_settings,
                                         is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
