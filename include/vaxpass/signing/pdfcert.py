@@ -14,7 +14,7 @@ import functools
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -168,7 +168,7 @@ def render_certificate(fields: CertificateFields, hc1: str) -> bytes:
         _ATTACHED: pdf_stream(b"/Type /EmbeddedFile /Subtype /text#2Fplain /Params <</Size %d>>" % len(hc1),
                               hc1.encode("ascii"), compress=False),
         _INFO: b"<</Title %s /Creator (vaxpass) /Producer (vaxpass) /CreationDate (D:%s000000Z)>>"
-               % (pdf_text_string(title), fields.issued_at.replace("-", "").encode("ascii")),
+               % (pdf_text_string(title), date.fromisoformat(fields.issued_at).strftime("%Y%m%d").encode()),
     }
     return layout.template.document(own, hashlib.sha256(hc1.encode("ascii")).digest()[:16])
 
