@@ -40,9 +40,6 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from vaxpass.errors import SigningError
 from vaxpass.signing.keystore import Signer
 
-# Room for an ECDSA CMS signature with its chain: reserving it skips pyHanko's trial signature (2x faster).
-_BYTES_RESERVED = 8192
-
 T = TypeVar("T")
 
 
@@ -101,6 +98,9 @@ class _CmsTemplate:
         # the pieces put back together with pyHanko's own signature must give pyHanko's own DER, and that
         # signature must verify over the signed attributes as they are rebuilt here
         signature = info["signature"].native
+        # `bytes_reserved` for pyHanko (hex digits of /Contents; giving it skips pyHanko's trial signature, 2x
+        # faster): room for any signature value of this key (a DER ECDSA one varies by a few bytes), plus a margin
+        self.reserve = 2 * len(self._assemble(_DUMMY_DIGEST, bytes(len(signature) + 8))) + 64
         if self._assemble(_DUMMY_DIGEST, signature) != made.dump():
             raise SigningError("CMS template does not reproduce pyHanko's SignedData")
         tbs = self.signed_attributes(_DUMMY_DIGEST)
@@ -154,6 +154,7 @@ class _TemplateSigner(signers.SimpleSigner):
         super().__init__(*args, **kwargs)
         self._template: _CmsTemplate | None = None  # built with pyHanko's own `async_sign` below
         self._template = _CmsTemplate(self, key)
+        self.reserve = self._template.reserve
 
     async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
                          use_pades: bool = False, timestamper: Any = None,
@@ -187,7 +188,7 @@ class PadesSigner:
                                             reason=reason, location=location)
         try:
             out = outside_event_loop(signers.sign_pdf, IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=self._signer,
-                                   bytes_reserved=_BYTES_RESERVED)
+                                   bytes_reserved=self._signer.reserve)
         except Exception as exc:  # pyHanko raises many types; callers get one
             raise SigningError(f"PDF signing failed: {type(exc).__name__}") from exc
         return out.getvalue()
