@@ -118,3 +118,28 @@ def test_each_signature_is_pades_b_b_over_its_own_document(ca: Path) -> None:
     digests = [i["signed_attrs"][1]["values"][0].native for i in infos]
     assert digests[0] != digests[1]
     assert infos[0]["signature"].native != infos[1]["signature"].native
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_other_key_types_sign_and_validate(kind: str) -> None:
+    """An RSA key signs through the template too; a key it does not handle (Ed25519) goes pyHanko's own way."""
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    from cryptography.x509.oid import NameOID
+
+    from vaxpass.signing.keystore import Signer
+
+    key = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test {kind} signer")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(NOW - timedelta(days=1))
+            .not_valid_after(NOW + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256() if kind == "rsa" else None))
+    signer = PadesSigner(Signer(key=key, certificate=cert, chain=(cert,)))
+    assert (signer._signer._template is not None) == (kind == "rsa")
+    [status] = validate_pdf(signer.sign(_pdf()), [cert])
+    assert status.intact and status.valid

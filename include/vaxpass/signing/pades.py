@@ -70,11 +70,18 @@ def _tlv(tag: int, body: bytes) -> bytes:
 _DUMMY_DIGEST = bytes(range(0xA0, 0xC0))  # 32 bytes that cannot occur by chance in the attributes around them
 
 
+class _NoTemplateError(Exception):
+    """The signer's key or signature algorithm is not one the template signs with (ECDSA or RSA PKCS#1 v1.5
+    with SHA-256): pyHanko signs on its own."""
+
+
 class _CmsTemplate:
     """The CMS SignedData of a PAdES B-B signature by one signer, as fixed DER pieces around the two values that
     change per document: the message digest (inside the signed attributes) and the signature value."""
 
     def __init__(self, signer: signers.SimpleSigner, key: Any) -> None:
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise _NoTemplateError(type(key).__name__)
         made = asyncio.run(signer.async_sign(_DUMMY_DIGEST, "sha256", use_pades=True,
                                              signed_attr_settings=PdfCMSSignedAttributes()))
         signed_data = made["content"]
@@ -94,7 +101,7 @@ class _CmsTemplate:
         elif isinstance(key, rsa.RSAPrivateKey) and algorithm == "sha256_rsa":
             self._sign = lambda tbs: key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
         else:
-            raise SigningError(f"no CMS template for {algorithm}")
+            raise _NoTemplateError(algorithm)
         # the pieces put back together with pyHanko's own signature must give pyHanko's own DER, and that
         # signature must verify over the signed attributes as they are rebuilt here
         signature = info["signature"].native
@@ -153,8 +160,12 @@ class _TemplateSigner(signers.SimpleSigner):
     def __init__(self, *args: Any, key: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._template: _CmsTemplate | None = None  # built with pyHanko's own `async_sign` below
-        self._template = _CmsTemplate(self, key)
-        self.reserve = self._template.reserve
+        self.reserve: int | None = None  # None: pyHanko sizes /Contents with a trial signature
+        try:
+            self._template = _CmsTemplate(self, key)
+            self.reserve = self._template.reserve
+        except _NoTemplateError:
+            pass
 
     async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
                          use_pades: bool = False, timestamper: Any = None,
