@@ -12,8 +12,8 @@ Sig_structures — the ceiling; run before, between and after the stages, the me
   issuance without the check  issuance minus the check alone: payload, CBOR, COSE, zlib, Base45, store write
               (the issue's list), derived from the two timed rows above
 PDF certificates (goal ≥ 60 per second per core; baseline: pyHanko out of the box — `SimpleSigner.load_pkcs12`
-per document and no `bytes_reserved`, so a trial signature sizes the placeholder — timed over a third as many documents;
-the four stages run in three interleaved rounds and each row is its median round):
+per document and no `bytes_reserved`, so a trial signature sizes the placeholder — timed over a third as many
+documents; the four stages run in three interleaved rounds and each row is its median round):
   pdf-sign    PAdES B-B signature of an already rendered certificate (pyHanko, key parsed once,
               `bytes_reserved` set so no trial signature, the CMS SignedData from a per-signer DER template)
   pdf-render  the certificate page from its template (`pdfpage`: fonts, labels, page tree written once per

@@ -172,9 +172,9 @@ class _TemplateSigner(signers.SimpleSigner):
                          signed_attr_settings: PdfCMSSignedAttributes | None = None, is_pdf_sig: bool = True,
                          encap_content_info: Any = None) -> cms.ContentInfo:
         settings = signed_attr_settings or PdfCMSSignedAttributes()
-        if (self._template is not None and not dry_run and use_pades and timestamper is None and is_pdf_sig and encap_content_info is None
-                and digest_algorithm.lower() == "sha256" and settings.adobe_revinfo_attr is None
-                and settings.cades_signed_attrs is None):
+        if (self._template is not None and not dry_run and use_pades and timestamper is None and is_pdf_sig
+                and encap_content_info is None and digest_algorithm.lower() == "sha256"
+                and settings.adobe_revinfo_attr is None and settings.cades_signed_attrs is None):
             return _DerContentInfo.of(self._template.sign(data_digest))
         return await super().async_sign(data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
                                         timestamper=timestamper, signed_attr_settings=signed_attr_settings,
@@ -198,8 +198,8 @@ class PadesSigner:
         meta = signers.PdfSignatureMetadata(field_name=field_name, subfilter=SigSeedSubFilter.PADES,
                                             reason=reason, location=location)
         try:
-            out = outside_event_loop(signers.sign_pdf, IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=self._signer,
-                                   bytes_reserved=self._signer.reserve)
+            out = outside_event_loop(signers.sign_pdf, IncrementalPdfFileWriter(io.BytesIO(pdf)), meta,
+                                     signer=self._signer, bytes_reserved=self._signer.reserve)
         except Exception as exc:  # pyHanko raises many types; callers get one
             raise SigningError(f"PDF signing failed: {type(exc).__name__}") from exc
         return out.getvalue()
