@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,3 +89,57 @@ def test_signing_and_validating_work_inside_a_running_event_loop(ca: Path) -> No
 
     [status] = asyncio.run(inside())
     assert status.ok
+
+
+def test_each_signature_is_pades_b_b_over_its_own_document(ca: Path) -> None:
+    """The signatures come from a CMS template built once per signer: each still carries the PAdES B-B signed
+    attributes (content type, message digest, signing-certificate-v2; no signing time), the digest of its own
+    document, and a fresh signature value."""
+    from asn1crypto import cms
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    signer = PadesSigner(load_signer(ca / "head.p12", b"pw"))
+    root = load_root(ca, b"pw").certificate
+    first, second = signer.sign(_pdf()), signer.sign(_pdf().replace(b"Danh sach", b"Danh SACH"))
+    infos = []
+    for signed in (first, second):
+        [embedded] = PdfFileReader(io.BytesIO(signed)).embedded_signatures
+        info = embedded.signer_info
+        assert [a["type"].native for a in info["signed_attrs"]] == [
+            "content_type", "message_digest", "signing_certificate_v2"]
+        assert isinstance(embedded.signed_data, cms.SignedData)
+        assert "Ngô Minh Tâm" in embedded.signer_cert.subject.human_friendly
+        [status] = validate_pdf(signed, [root])
+        assert status.ok
+        infos.append(info)
+        # /Contents is sized from the template: the CMS fills it but for a few dozen bytes (8 kB were reserved)
+        gap = embedded.byte_range[2] - embedded.byte_range[1] - 2
+        assert 2 * len(embedded.signed_data.dump()) < gap <= 2 * len(embedded.signed_data.dump()) + 200
+    digests = [i["signed_attrs"][1]["values"][0].native for i in infos]
+    assert digests[0] != digests[1]
+    assert infos[0]["signature"].native != infos[1]["signature"].native
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_other_key_types_sign_and_validate(kind: str) -> None:
+    """An RSA key signs through the template too; a key it does not handle (Ed25519) goes pyHanko's own way."""
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    from cryptography.x509.oid import NameOID
+
+    from vaxpass.signing.keystore import Signer
+
+    key = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test {kind} signer")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(NOW - timedelta(days=1))
+            .not_valid_after(NOW + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256() if kind == "rsa" else None))
+    signer = PadesSigner(Signer(key=key, certificate=cert, chain=(cert,)))
+    assert (signer._signer._template is not None) == (kind == "rsa")
+    [status] = validate_pdf(signer.sign(_pdf()), [cert])
+    assert status.intact and status.valid
