@@ -72,7 +72,7 @@ def _chunks(rows: Iterable[SourceRow], size: int, budget: int = CHUNK_CHARS) -> 
     chars = 0
     for row in rows:
         chunk.append(row)
-        chars += sum(map(len, row.cells.values()))
+        chars += row.chars if row.chars >= 0 else sum(map(len, row.cells.values()))
         if len(chunk) >= size or chars >= budget:
             yield chunk
             chunk, chars = [], 0
