@@ -68,10 +68,11 @@ def site(code: str = "HN-001-01", district: str = "001", name: str = "Ba Đình"
                       head_of_facility="Ngô Minh Tâm", source=SourceConfig(kind="csv", path=f"inbox/{code}"))
 
 
-def make_store(tmp: Path, sites: list[SiteConfig], cycle_id: str = "cycle-1") -> str:
+def make_store(tmp: Path, sites: list[SiteConfig], cycle_id: str = "cycle-1", url: str | None = None) -> str:
+    """An ops store with the sites and a cycle: a SQLite file in `tmp`, or the (empty) database at `url`."""
     from datetime import UTC, date, datetime
 
-    url = f"sqlite:///{tmp / 'ops.sqlite'}"
+    url = url or f"sqlite:///{tmp / 'ops.sqlite'}"
     migrate(url)
     with session_scope(url) as session:
         for s in sites:

@@ -82,7 +82,7 @@ def _rows(reader: Any, header: list[str], lines: TextLines, site: str, name: str
             row = dict(zip(header, cells, strict=False))
             if len(cells) > width:
                 row.update({f"~extra_{i}": c for i, c in enumerate(cells[width:], start=1)})
-            yield SourceRow(start, row, problem)
+            yield SourceRow(start, row, problem, len(text))
     except csv.Error as exc:
         raise DeliveryError(site, name, "malformed-csv", str(exc)[:120], row=end + 1) from exc
 

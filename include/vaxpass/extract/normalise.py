@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from vaxpass.domain import SEX_VALUES, SOURCE_HEADERS
@@ -114,11 +115,18 @@ def _vaccine(text: str | None) -> str | None:
     return _vaccine_mp(text) if text else None
 
 
+def _repeats(values: list[Any], sample: int = 256) -> bool:
+    """Whether a column's values repeat enough to compute once per distinct value, judged on its first
+    `sample` values (either way gives the same result; this only saves deduplicating unique columns)."""
+    head = values[:sample]
+    return len(set(head)) * 2 <= len(head)
+
+
 def _each(fn: Callable[[Any], Any], values: list[Any]) -> list[Any]:
     """`fn` over `values`, computed once per distinct value when values repeat."""
-    distinct = dict.fromkeys(values)
-    if len(distinct) * 2 > len(values):
+    if not _repeats(values):
         return [fn(v) for v in values]
+    distinct = dict.fromkeys(values)
     for v in distinct:
         distinct[v] = fn(v)
     return [distinct[v] for v in values]
@@ -137,20 +145,36 @@ _DERIVED: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
 def _texts(values: list[str | None]) -> list[str | None]:
     """`_text` of a column (inlined: the per-value call would cost as much as the work), once per distinct
     value when values repeat."""
-    distinct = dict.fromkeys(values)
-    if len(distinct) * 2 < len(values):
+    if _repeats(values):
+        distinct = dict.fromkeys(values)
         done = dict(zip(distinct, _texts(list(distinct)), strict=True))
         return [done[v] for v in values]
-    out = [(" ".join(_normalize("NFC", v).split()) or None) if v else None for v in values]
+    # ASCII letters and digits only (IDs, phones, keys): already NFC, no spaces
+    out = [(v if v.isascii() and v.isalnum() else (" ".join(_normalize("NFC", v).split()) or None)) if v else None
+           for v in values]
     if "\x00" in "".join(filter(None, out)):
         out = [_text(v) for v in out]
     return out
 
 
+def _transpose(raws: Sequence[Mapping[str, str]]) -> dict[str, list[str | None]]:
+    """The canonical headers' columns of the rows (None where a row lacks one); the rows of a chunk share
+    their columns, so those of the first row are taken together, one C call a row."""
+    present = [(f, h) for f, h in _HEADERS if raws and h in raws[0]]
+    columns: dict[str, list[str | None]] = {}
+    if len(present) > 1:
+        try:
+            values = zip(*map(itemgetter(*[h for _, h in present]), raws), strict=True)
+            columns = {f: list(column) for (f, _), column in zip(present, values, strict=True)}
+        except KeyError:  # a row without one of them
+            columns = {}
+    return {f: columns[f] if f in columns else [r.get(h) for r in raws] for f, h in _HEADERS}
+
+
 def normalise_columns(raws: Sequence[Mapping[str, str]]) -> dict[str, list[Any]]:
     """Canonical fields of many rows, column by column (each list in the rows' order); unparseable values
     become None (the raw text stays in the raw record)."""
-    texts = {field: _texts([r.get(header) for r in raws]) for field, header in _HEADERS}
+    texts = {field: _texts(column) for field, column in _transpose(raws).items()}
     return {name: texts[src] if fn is None else _each(fn, texts[src]) for name, (src, fn) in _DERIVED.items()}
 
 

@@ -21,12 +21,14 @@ ConnectionResolver = Callable[[str], str]
 
 class SourceRow(NamedTuple):
     """One data row: its position in the delivery (file line, 1 = header; NDJSON line; Bundle entry),
-    its cells by source column, and the reason to quarantine it when the reader already knows one.
+    its cells by source column, and the reason to quarantine it when the reader already knows one; `chars`
+    bounds a chunk's memory (0 for rows a source already holds in memory).
     (A named tuple: a million of them are made per million rows, a frozen dataclass costs three times as much.)"""
 
     row: int
     cells: dict[str, str]
     problem: str | None = None
+    chars: int = -1  # characters of the cells when the reader knows them already (-1: count them)
 
 
 @dataclass

@@ -179,7 +179,7 @@ class SqlSource:
                  for r in part]
         doc = b"".join(_encode(c) + b"\n" for c in cells)
         first, last = part[0], part[-1]
-        rows = [SourceRow(row=i, cells=c) for i, c in enumerate(cells, start=1)]
+        rows = [SourceRow(i, c, None, 0) for i, c in enumerate(cells, start=1)]  # the chunk is in memory
 
         def read(_landed: Path) -> Rows:
             return Rows(columns, rows)

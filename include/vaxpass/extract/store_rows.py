@@ -14,7 +14,10 @@ asked about a chunk's keys only when they may be there (see `known_keys`).
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Table, update
@@ -36,7 +39,25 @@ FIELDS = ("full_name", "dob", "sex", "national_id", "phone", "vaccine_raw", "vac
 _IN = 900  # keys per IN (...) statement: within every backend's parameter limit
 _encode = msgspec.json.Encoder(order="sorted").encode
 
+_IN_FLIGHT = 2  # chunks prepared ahead of the writer: bounds memory to about three chunks
 Reporter = Callable[[int, str], None]  # (row, reason) of a quarantined row
+
+
+class _Prepared(NamedTuple):
+    """A chunk made ready for the store, column by column (each list in the rows' order)."""
+
+    source_rows: list[int]
+    keys: list[str]
+    hashes: list[str]
+    problems: list[str | None]
+    raw_docs: list[str]
+    fields: dict[str, list[Any]]
+
+    def subset(self, keep: list[int]) -> _Prepared:
+        def pick(values: list[Any]) -> list[Any]:
+            return [values[i] for i in keep]
+        return _Prepared(pick(self.source_rows), pick(self.keys), pick(self.hashes), pick(self.problems),
+                         pick(self.raw_docs), {f: pick(v) for f, v in self.fields.items()})
 
 
 def canonical_json(cells: dict[str, str]) -> bytes:
@@ -51,7 +72,7 @@ def _chunks(rows: Iterable[SourceRow], size: int, budget: int = CHUNK_CHARS) -> 
     chars = 0
     for row in rows:
         chunk.append(row)
-        chars += sum(map(len, row.cells.values()))
+        chars += row.chars if row.chars >= 0 else sum(map(len, row.cells.values()))
         if len(chunk) >= size or chars >= budget:
             yield chunk
             chunk, chars = [], 0
@@ -71,9 +92,30 @@ class RowWriter:
         self._renamed: dict[tuple[str, ...], list[str]] = {}
 
     def write(self, rows: Iterable[SourceRow]) -> None:
-        for chunk in _chunks(rows, self.chunk_rows):
-            self.rows += len(chunk)
-            self._write_chunk(chunk)
+        if self.session.connection().dialect.name != "postgresql":
+            for chunk in _chunks(rows, self.chunk_rows):
+                self.rows += len(chunk)
+                self._store(self._prepare(chunk))
+            return
+        # PostgreSQL: prepare each chunk (hashes, keys, normalised fields) here while a writer thread stores
+        # the one before; the server's COPY runs without the GIL, so on two cores it overlaps the parsing.
+        # (Not for SQLite: its executemany takes the GIL back for every row, and the two threads convoy.)
+        # Only the writer touches the session, chunk after chunk, so a chunk's lookups see the earlier ones.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaxpass-writer") as pool:
+            pending: deque[Future[None]] = deque()
+            try:
+                for chunk in _chunks(rows, self.chunk_rows):
+                    self.rows += len(chunk)
+                    prepared = self._prepare(chunk)
+                    while len(pending) >= _IN_FLIGHT:
+                        pending.popleft().result()
+                    pending.append(pool.submit(self._store, prepared))
+                while pending:
+                    pending.popleft().result()
+            finally:  # a failed read or write: let the writer finish before the caller rolls back
+                for future in pending:
+                    future.cancel()
+                wait(pending)
 
     def _bad_key(self, row: SourceRow, key: str) -> tuple[str, str | None]:
         """A row without a usable key is named `~<tag>:<row>` and quarantined."""
@@ -108,52 +150,54 @@ class RowWriter:
             fresh.append(i)
         return fresh, latest
 
-    def _write_chunk(self, chunk: list[SourceRow]) -> None:
+    def _prepare(self, chunk: list[SourceRow]) -> _Prepared:
         docs = [_encode(row.cells) for row in chunk]
         hashes = [hashlib.sha256(doc).hexdigest() for doc in docs]
         column = self.bound.key_column
         keys = [(row.cells.get(column) or "").strip() for row in chunk]
-        problems_all = [row.problem for row in chunk]
+        problems = [row.problem for row in chunk]
         for i, key in enumerate(keys):
             if not key or len(key) > SOURCE_KEY_WIDTH or "\x00" in key:
-                keys[i], problems_all[i] = self._bad_key(chunk[i], key)
-        fresh, latest = self._fresh(keys, hashes)
-        if not fresh:
-            return
-        rows = [chunk[i] for i in fresh]
-        keys = [keys[i] for i in fresh]
-        problems = [problems_all[i] for i in fresh]
+                keys[i], problems[i] = self._bad_key(chunk[i], key)
         if self.bound.identity:
-            raws = [row.cells for row in rows]
-            raw_docs = [docs[i].decode() for i in fresh]
+            raws = [row.cells for row in chunk]
+            raw_docs = [doc.decode() for doc in docs]
         else:
-            raws = [self._raw(row.cells) for row in rows]
+            raws = [self._raw(row.cells) for row in chunk]
             raw_docs = [_encode(raw).decode() for raw in raws]
-        raw_ids = reserve_ids(self.session, RAW, len(rows))
-        n = len(rows)
-        insert_columns(self.session, RAW, {
-            "id": raw_ids, "landed_file_id": [self.landed_id] * n, "site_code": [self.site_code] * n,
-            "source_row": [row.row for row in rows], "source_key": keys, "content_hash": [hashes[i] for i in fresh],
-            "raw": raw_docs})
-        versions = self._versions(keys, latest)
         fields = normalise_columns(raws)
         for i in overflowing(fields):
             problems[i] = problems[i] or "value_too_long"
-        statuses: list[str] = ["new"] * len(rows)
+        return _Prepared([row.row for row in chunk], keys, hashes, problems, raw_docs, fields)
+
+    def _store(self, p: _Prepared) -> None:
+        fresh, latest = self._fresh(p.keys, p.hashes)
+        if not fresh:
+            return
+        if len(fresh) < len(p.keys):
+            p = p.subset(fresh)
+        n = len(p.keys)
+        keys, problems = p.keys, p.problems
+        raw_ids = reserve_ids(self.session, RAW, n)
+        insert_columns(self.session, RAW, {
+            "id": raw_ids, "landed_file_id": [self.landed_id] * n, "site_code": [self.site_code] * n,
+            "source_row": p.source_rows, "source_key": keys, "content_hash": p.hashes, "raw": p.raw_docs})
+        versions = self._versions(keys, latest)
+        statuses: list[str] = ["new"] * n
         for i, problem in enumerate(problems):
             if problem:
-                self.report(rows[i].row, problem)
+                self.report(p.source_rows[i], problem)
                 statuses[i] = "quarantined"
                 self.quarantined += 1
-        if len(set(keys)) != len(keys):  # the same key changed within this chunk: the later row wins
+        if len(set(keys)) != n:  # the same key changed within this chunk: the later row wins
             last = {key: i for i, key in enumerate(keys)}
             statuses = [s if last[key] == i else "superseded" for i, (key, s) in enumerate(zip(keys, statuses,
                                                                                              strict=True))]
         insert_columns(self.session, DOSE, {
             "raw_record_id": raw_ids, "cycle_id": [self.cycle_id] * n, "site_code": [self.site_code] * n,
             "source_key": keys, "version": versions, "status": statuses, "status_reason": problems,
-            **{f: fields[f] for f in FIELDS}})
-        self.new += len(rows)
+            **{f: p.fields[f] for f in FIELDS}})
+        self.new += n
 
     def _versions(self, keys: list[str], latest: dict[str, int]) -> list[int]:
         """Each row's version; earlier versions of changed keys are marked superseded in the store."""

@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -183,7 +184,8 @@ class RawRecord(Base):
     __tablename__ = "raw_records"
     __table_args__ = (UniqueConstraint("site_code", "source_key", "content_hash"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    landed_file_id: Mapped[int] = mapped_column(ForeignKey("landed_files.id"), index=True)
+    # no index: raw records are reached by id (from their dose records), never by landed file
+    landed_file_id: Mapped[int] = mapped_column(ForeignKey("landed_files.id"))
     site_code: Mapped[str] = mapped_column(String(32))
     source_row: Mapped[int] = mapped_column(Integer)
     source_key: Mapped[str] = mapped_column(String(200))
@@ -203,13 +205,17 @@ class DoseRecord(Base):
     __table_args__ = (
         UniqueConstraint("site_code", "source_key", "version"),
         Index("ix_dose_records_status", "status"),
-        Index("ix_dose_records_person", "person_id"),
+        # Partial: a record is written without a person (matching sets it) and mostly without a passport
+        # number, so bulk extraction pays nothing for these two; `x = …` and `x IN (…)` lookups still use them.
+        Index("ix_dose_records_person", "person_id", sqlite_where=text("person_id IS NOT NULL"),
+              postgresql_where=text("person_id IS NOT NULL")),
         Index("ix_dose_records_national_id", "national_id"),  # the dose-history rules look persons up by ID
-        Index("ix_dose_records_passport_no", "passport_no"),
+        Index("ix_dose_records_passport_no", "passport_no", sqlite_where=text("passport_no IS NOT NULL"),
+              postgresql_where=text("passport_no IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     raw_record_id: Mapped[int] = mapped_column(ForeignKey("raw_records.id"))
-    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"), index=True)
+    cycle_id: Mapped[str] = mapped_column(ForeignKey("cycles.id"))  # no index: nothing looks records up by it
     site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
     source_key: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, default=1)
