@@ -217,8 +217,10 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, *, lo: str, hi: str
             superseded)
     if not new_certs:
         return
-    # Core executemany (insertmanyvalues): no ORM bookkeeping per row
-    ids = conn.scalars(insert(_CERTS).returning(_CERTS.c.id, sort_by_parameter_order=True), new_certs).all()
+    # One DBAPI executemany, then the new ids by UVCI (unique): RETURNING with the rows' order kept made
+    # SQLAlchemy insert row by row on SQLite, the largest cost of the write.
+    conn.execute(insert(_CERTS), new_certs)
+    ids = _ids_by_uvci(conn, [c["uvci"] for c in new_certs])
     context = LineageContext(conn, [r for c in new_certs for r in by_person[c["person_id"]]])
     save_links(conn, [link for cert_id, c in zip(ids, new_certs, strict=True) for link in context.links(
         certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=run.kid, uvci=c["uvci"],
@@ -241,6 +243,15 @@ def _confirmed(conn: Connection, dose_ids: list[int]) -> set[int]:
         out.update(conn.scalars(select(ConfirmationItem.dose_record_id).where(
             ConfirmationItem.dose_record_id.in_(dose_ids[i:i + 900]))))
     return out
+
+
+def _ids_by_uvci(conn: Connection, uvcis: list[str]) -> list[int]:
+    found: dict[str, int] = {}
+    for i in range(0, len(uvcis), 900):
+        for uvci, cert_id in conn.execute(select(Certificate.uvci, Certificate.id).where(
+                Certificate.uvci.in_(uvcis[i:i + 900]))):
+            found[uvci] = cert_id
+    return [found[uvci] for uvci in uvcis]
 
 
 def _rows_by_id(conn: Connection, ids: list[int]) -> list[Rec]:
