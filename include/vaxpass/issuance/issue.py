@@ -150,8 +150,15 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, *, lo: str, hi: str
     superseded/revoked previous versions and the lineage links."""
     in_range: Callable[[Any], Any] = lambda column: (column > lo) & (column <= hi)  # noqa: E731
     by_person: dict[str, list[Rec]] = defaultdict(list)
-    for rec in conn.execute(select(*_DOSE_COLUMNS).where(_matched(partition), in_range(DoseRecord.person_id))):
-        by_person[rec.person_id].append(rec)
+    doses_q = select(*_DOSE_COLUMNS).where(in_range(DoseRecord.person_id))
+    if partition is not None:
+        doses_q = doses_q.where(partition.of_persons(DoseRecord.person_id))
+    # The status is filtered here, not in SQL: with `status = 'matched'` in the query, SQLite (and possibly
+    # PostgreSQL) scans the status index, every matched dose of the city for every chunk; by the person range
+    # it reads only the chunk's persons' records (their few unmatched versions are skipped here).
+    for rec in conn.execute(doses_q):
+        if rec.status == "matched":
+            by_person[rec.person_id].append(rec)
     persons_q = select(Person.id, Person.full_name, Person.dob, Person.sex).where(
         in_range(Person.id))
     current_q = select(Certificate.id, Certificate.person_id, Certificate.content_key,
