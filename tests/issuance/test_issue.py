@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 
 from tests.factories import dose_row, make_registry, make_store, site, write_csv
 from vaxpass.confirmation.confirm import confirm_site
 from vaxpass.errors import LineageError
 from vaxpass.extract import extract_site
-from vaxpass.issuance import issue_certificates
+from vaxpass.issuance import PreIssuanceError, issue_certificates
 from vaxpass.lineage import check_lineage, missing_links
 from vaxpass.registry import SqlRegistry, match_valid_records
-from vaxpass.signing.hcert import verify_hc1
+from vaxpass.signing.hcert import encode_hc1, verify_hc1
 from vaxpass.signing.keystore import Signer, load_signer
 from vaxpass.signing.pki import create_root_ca, issue_document_signer, issue_facility_head, load_root
 from vaxpass.signing.trustlist import TrustList
@@ -135,3 +136,46 @@ def test_lineage_complete_and_check_fails_when_a_link_is_removed(tmp_path: Path,
     with pytest.raises(LineageError) as err:
         check_lineage(url, cycle_id="cycle-1")
     assert uvci in str(err.value) and "Nguyễn" not in str(err.value)
+
+
+MORE = [*ROWS, dose_row("5", "Lê Hoàng Hòa", "30/11/1985", "Nam", "001085000003"),
+        dose_row("6", "Phạm Thu Thủy", "14/02/2001", "Nữ", "079301000004")]
+
+
+def _issued(url: str) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """Certificates and their lineage links as comparable facts (keyed by person, not by row id)."""
+    with session_scope(url) as session:
+        certs = session.execute(select(Certificate.id, Certificate.person_id, Certificate.version, Certificate.uvci,
+                                       Certificate.content_key, Certificate.status)).all()
+        links = session.execute(select(LineageLink.certificate_id, LineageLink.kind, LineageLink.ref)).all()
+    person_of = {c.id: c.person_id for c in certs}
+    return ({(c.person_id, c.version, c.uvci, c.content_key, c.status) for c in certs},
+            {(person_of[link.certificate_id], link.kind, link.ref) for link in links})
+
+
+def test_chunks_give_what_one_chunk_gives_and_a_failed_chunk_resumes(tmp_path: Path, signer: Signer) -> None:
+    """Issuance commits one chunk of persons at a time: with one person per chunk it issues exactly the
+    certificates (same UVCIs) and lineage of a single chunk; a chunk that fails its pre-issuance check is not
+    stored and fails the task, the chunks before it stay, and the rerun issues only the rest (no second
+    certificate for anyone)."""
+    whole = _cycle(tmp_path / "whole", MORE)
+    assert _issue(whole, signer).issued >= 3
+    chunked = _cycle(tmp_path / "chunked", MORE)
+    wrong_key = Signer(key=ec.generate_private_key(ec.SECP256R1()), certificate=signer.certificate,
+                       chain=signer.chain)
+    signed: list[str] = []
+
+    def third_with_a_wrong_key(payload: dict[str, Any], key: Signer, **kwargs: Any) -> str:
+        signed.append(payload["v"][0]["ci"])
+        return encode_hc1(payload, wrong_key if len(signed) == 3 else key, **kwargs)
+
+    with pytest.raises(PreIssuanceError) as err:
+        _issue(chunked, signer, encode=third_with_a_wrong_key, chunk_size=1)
+    assert list(err.value.failures) == [signed[2]]
+    certs, _ = _issued(chunked)
+    assert {c[2] for c in certs} == set(signed[:2])  # the two chunks before the failure, not the failed one
+    rerun = _issue(chunked, signer, chunk_size=1)
+    assert (rerun.unchanged, rerun.issued) == (2, len(_issued(whole)[0]) - 2)
+    assert _issued(chunked) == _issued(whole)
+    again = _issue(chunked, signer, chunk_size=2)
+    assert (again.issued, again.reissued, again.unchanged) == (0, 0, len(_issued(whole)[0]))

@@ -170,3 +170,15 @@ def test_shape_fast_path_agrees_with_jsonschema(path: Path) -> None:
     assert _passes_by_shape(_built(full_name="Trần Thị Đào"), _shape(_built(full_name="Trần Thị Đào")))
     wrong_date = _built(vaccination_date="2021-02-30")
     assert not _passes_by_shape(wrong_date, _shape(wrong_date))
+
+
+def test_remembered_leaves_are_kept_per_rule() -> None:
+    """A leaf value that passed one rule (the UVCI's) is not taken as passed for another (the birth date's),
+    and a remembered value is not confused with a value of another type."""
+    payload = _built()
+    validate_payload(payload)
+    validate_payload(payload)  # second time from the remembered leaves
+    with pytest.raises(SchemaError, match=r"\$\.dob"):
+        validate_payload({**payload, "dob": payload["v"][0]["ci"]})
+    with pytest.raises(SchemaError):
+        validate_payload({**payload, "v": [{**payload["v"][0], "dn": str(payload["v"][0]["dn"])}]})

@@ -255,3 +255,45 @@ def test_vectorised_base45_decoding_matches_the_base45_package() -> None:
             base45.b45decode(bad)
         with pytest.raises(ValueError):
             b45decode(bad)
+
+
+@pytest.mark.parametrize("length", [0, 1, 23, 24, 255, 256, 65535, 65536])
+def test_prebuilt_cose_bytes_are_what_cbor2_writes(signer: Signer, length: int) -> None:
+    """The Sig_structure and the COSE_Sign1 message are built from per-signer prefixes plus byte-string heads:
+    byte for byte what cbor2 writes for the whole array, at every head size."""
+    protected = cbor2.dumps({1: cose.ES256, 4: signer.kid})
+    payload, signature = bytes(range(256)) * (length // 256) + bytes(length % 256), b"\x07" * 64
+    assert cose.sig_structure(protected, payload, cose.sig_structure_prefix(protected)) == cbor2.dumps(
+        ["Signature1", protected, b"", payload]) == cose.sig_structure(protected, payload)
+    assert cose.sign1_message(cose.sign1_prefix(protected), payload, signature) == cbor2.dumps(
+        cbor2.CBORTag(18, [protected, {}, payload, signature]))
+
+
+def test_encoded_certificate_is_the_plain_cbor2_encoding(signer: Signer, now: datetime) -> None:
+    """The claims are built from a cached head + the payload: the message must be exactly cbor2's encoding
+    of the claims map and of the COSE_Sign1 array (the same bytes the unoptimised encoder wrote)."""
+    payload = _payload()
+    for issued in (now, now + timedelta(seconds=1)):  # a second issue time gets its own claims head
+        text = encode_hc1(payload, signer, issued_at=issued, expires_at=issued + YEAR)
+        message = _cose_bytes(text)
+        protected, unprotected, payload_bytes, signature = cbor2.loads(message).value
+        iat, exp = int(issued.timestamp()), int((issued + YEAR).timestamp())
+        assert payload_bytes == cbor2.dumps({1: "VN", 6: iat, 4: exp, -260: {1: payload}})
+        assert message == cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload_bytes, signature]))
+        assert zlib.decompress(base45.b45decode(text[4:])) == message and text.startswith("HC1:")
+
+
+def test_der_to_raw_matches_the_der_decoder(signer: Signer) -> None:
+    """The slicing DER → r||s conversion agrees with cryptography's decoder on real signatures (leading-zero
+    and short r/s included) and on hand-made edge cases; malformed DER still raises."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    ders = [key.sign(i.to_bytes(4, "big"), ec.ECDSA(hashes.SHA256())) for i in range(400)]
+    ders += [encode_dss_signature(r, s) for r, s in [(1, 1), (2**255, 5), (2**256 - 1, 2**248), (127, 128)]]
+    assert {len(d) for d in ders} >= {70, 71, 72}  # r or s with and without the sign byte
+    for der in ders:
+        r, s = decode_dss_signature(der)
+        assert cose.der_to_raw(der) == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    with pytest.raises(ValueError):
+        cose.der_to_raw(b"\x30\x06\x02\x01\x01\x03\x01\x01")  # second element is not an INTEGER

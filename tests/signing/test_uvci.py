@@ -55,3 +55,18 @@ def test_bad_input_raises() -> None:
         luhn_mod_n("URN:UVCI:01:VN:abc")
     with pytest.raises(SigningError):
         make_uvci(b"")
+
+
+def test_fast_make_uvci_equals_the_plain_construction() -> None:
+    """`make_uvci` encodes only the digest bytes it uses and sums the fixed prefix once: the result must be
+    the first 16 base32 characters of SHA-256(seed) with the generic Luhn mod N character, for any country."""
+    import base64
+    import hashlib
+
+    from vaxpass.signing.uvci import luhn_mod_n
+
+    for i in range(3000):
+        seed = hashlib.sha512(str(i).encode()).digest()[: 1 + i % 60]
+        for country in ("VN", "DE", "XK"):
+            body = f"URN:UVCI:01:{country}:" + base64.b32encode(hashlib.sha256(seed).digest()).decode()[:16]
+            assert make_uvci(seed, country=country) == f"{body}#{luhn_mod_n(body)}"

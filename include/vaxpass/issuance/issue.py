@@ -5,8 +5,14 @@ facility confirmation (an unconfirmed dose waits, counted as `unconfirmed`). A r
 already issued and does nothing; a new dose issues the next version and supersedes the previous one; a
 corrected record (a new version of the source row the previous certificate was issued on) issues the next
 version and revokes the previous one (DESIGN.md §8). The UVCI is derived from (person, version) with a keyed
-hash, so a rerun can never mint a second one. Every certificate passes the pre-issuance check before any is
-stored.
+hash, so a rerun can never mint a second one.
+
+The persons are worked through in chunks of `CHUNK_PERSONS` (ranges of their pseudonymous ids), one
+transaction per chunk: reads and writes go through SQLAlchemy Core (plain rows, no ORM identity map), so the
+memory a task needs depends on the chunk size, not on the size of the city. Every certificate of a chunk passes
+the pre-issuance check before the chunk is stored; a failure rolls the chunk back and fails the task (chunks
+already committed hold only certificates that passed their own check). A rerun after a crash finds the
+committed chunks unchanged and goes on with the rest.
 """
 
 from __future__ import annotations
@@ -14,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from vaxpass.issuance.check import Signed, check_before_publishing
 from vaxpass.lineage.record import LineageContext, save_links
@@ -38,6 +43,16 @@ from vaxpass.vaccines import Vaccine, all_vaccines
 
 # Decision 5772/QĐ-BYT: the QR expires 12 months after it is made.
 VALIDITY = timedelta(days=365)
+# Persons per transaction: bounds the memory of a task (rows, payloads, HC1 texts, lineage) whatever the city.
+CHUNK_PERSONS = 2000
+
+_CERTS = Certificate.metadata.tables[Certificate.__tablename__]
+# The dose-record columns issuance and lineage need (never the identifying ones: those come from `persons`),
+# selected with Core: plain rows, no ORM objects.
+_DOSE_COLUMNS = (DoseRecord.id, DoseRecord.person_id, DoseRecord.raw_record_id, DoseRecord.quality_run_id,
+                 DoseRecord.cycle_id, DoseRecord.site_code, DoseRecord.source_key, DoseRecord.version,
+                 DoseRecord.status, DoseRecord.vaccine_mp, DoseRecord.dose_number, DoseRecord.vaccination_date)
+Rec = Any  # a Core row of `_DOSE_COLUMNS` (or of persons / certificates columns): read by attribute
 
 
 @dataclass(frozen=True)
@@ -49,121 +64,204 @@ class IssuanceSummary:
     revoked: int = 0
 
 
-def _latest(records: list[DoseRecord]) -> DoseRecord:
+@dataclass
+class _Tally:
+    issued: int = 0
+    reissued: int = 0
+    unchanged: int = 0
+    revoked: int = 0
+
+    def __post_init__(self) -> None:
+        self.skipped: dict[str, int] = defaultdict(int)
+
+
+def _latest(records: Sequence[Rec]) -> Rec:
     return max(records, key=lambda r: (r.dose_number or 0, r.vaccination_date or datetime.min.date(), -r.id))
 
 
-def _content_key(person: Person, dose: DoseRecord) -> str:
+def _content_key(person: Rec, dose: Rec) -> str:
     parts = [person.full_name, person.dob, person.sex or "", str(dose.id), dose.vaccine_mp or "",
              str(dose.dose_number), dose.vaccination_date.isoformat() if dose.vaccination_date else ""]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every chunk of one issuance shares."""
+
+    signer: Signer
+    kid: str
+    trust: TrustList
+    cycle_id: str
+    issued_at: datetime
+    expires_at: datetime
+    uvci_key: bytes
+    dag_id: str
+    task_id: str
+    encode: Callable[..., str]
+    vaccines: dict[str, Vaccine]
+
+
 def issue_certificates(db_url: str, signer: Signer, *, cycle_id: str, issued_at: datetime, uvci_key: bytes,
                        dag_id: str, task_id: str, store_ref: str, store_kind: str = "pkcs12",
                        encode: Callable[..., str] = encode_hc1,
-                       partition: Partition | None = None) -> IssuanceSummary:
+                       partition: Partition | None = None, chunk_size: int = CHUNK_PERSONS) -> IssuanceSummary:
     """Issue or re-issue the certificate of every person with matched, confirmed doses whose content changed
     (only the persons of `partition` when given: parallel tasks never sign for the same person).
 
-    One transaction: a crash leaves nothing half-issued, and the rerun derives the same UVCIs. `encode` signs
-    a payload (`encode_hc1`; replaceable so tests can inject a faulty signer the check must catch).
+    One transaction per chunk of `chunk_size` persons: a crash leaves no person half-issued, and the rerun
+    derives the same UVCIs. `encode` signs a payload (`encode_hc1`; replaceable so tests can inject a faulty
+    signer the check must catch).
     """
-    matched = select(DoseRecord).where(DoseRecord.status == "matched", DoseRecord.person_id.is_not(None))
-    current_q = select(Certificate).where(Certificate.status == "current")
-    versions_q = select(Certificate.person_id, func.max(Certificate.version)).group_by(Certificate.person_id)
+    with session_scope(db_url) as session:  # a revoked key is refused here, before anything is signed
+        kid = register_signer(session, signer, purpose="dsc", store_ref=store_ref, store_kind=store_kind)
+        trust = TrustList.from_certificates(x509.load_der_x509_certificate(d) for d in trusted_dsc_ders(session))
+    run = _Run(signer=signer, kid=kid, trust=trust, cycle_id=cycle_id, issued_at=issued_at,
+               expires_at=min(issued_at + VALIDITY, signer.certificate.not_valid_after_utc), uvci_key=uvci_key,
+               dag_id=dag_id, task_id=task_id, encode=encode, vaccines={v.mp: v for v in all_vaccines()})
+    tally = _Tally()
+    with session_scope(db_url) as session:
+        person_ids = _persons_due(session.connection(), partition)
+    after = ""  # every pseudonymous id ("p" + hex) sorts after ""
+    for start in range(0, len(person_ids), chunk_size):
+        last = person_ids[min(start + chunk_size, len(person_ids)) - 1]
+        with session_scope(db_url) as session:
+            _issue_chunk(session.connection(), run, tally, lo=after, hi=last, partition=partition)
+        after = last
+    return IssuanceSummary(issued=tally.issued, reissued=tally.reissued, unchanged=tally.unchanged,
+                           skipped=dict(tally.skipped), revoked=tally.revoked)
+
+
+def _matched(partition: Partition | None) -> Any:
+    where = (DoseRecord.status == "matched") & DoseRecord.person_id.is_not(None)
+    return where & partition.of_persons(DoseRecord.person_id) if partition is not None else where
+
+
+def _persons_due(conn: Connection, partition: Partition | None) -> list[str]:
+    """The persons with matched doses, in id order: the chunks are ranges of this list, so each chunk's reads
+    are index range scans on the person id (one list of ids, ~80 bytes a person, is what stays in memory)."""
+    query = select(DoseRecord.person_id).where(_matched(partition)).distinct().order_by(DoseRecord.person_id)
+    return [str(p) for p in conn.scalars(query)]
+
+
+def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, *, lo: str, hi: str,
+                 partition: Partition | None) -> None:
+    """Issue for the persons whose ids lie in (lo, hi]: read, sign, check, then write certificates, the
+    superseded/revoked previous versions and the lineage links."""
+    in_range: Callable[[Any], Any] = lambda column: (column > lo) & (column <= hi)  # noqa: E731
+    by_person: dict[str, list[Rec]] = defaultdict(list)
+    doses_q = select(*_DOSE_COLUMNS).where(in_range(DoseRecord.person_id))
     if partition is not None:
-        matched = matched.where(partition.of_persons(DoseRecord.person_id))
+        doses_q = doses_q.where(partition.of_persons(DoseRecord.person_id))
+    # The status is filtered here, not in SQL: with `status = 'matched'` in the query, SQLite (and possibly
+    # PostgreSQL) scans the status index, every matched dose of the city for every chunk; by the person range
+    # it reads only the chunk's persons' records (their few unmatched versions are skipped here).
+    for rec in conn.execute(doses_q):
+        if rec.status == "matched":
+            by_person[rec.person_id].append(rec)
+    persons_q = select(Person.id, Person.full_name, Person.dob, Person.sex).where(
+        in_range(Person.id))
+    current_q = select(Certificate.id, Certificate.person_id, Certificate.content_key,
+                       Certificate.dose_record_id).where(Certificate.status == "current",
+                                                         in_range(Certificate.person_id))
+    versions_q = select(Certificate.person_id, func.max(Certificate.version)).where(
+        in_range(Certificate.person_id)).group_by(Certificate.person_id)
+    if partition is not None:
+        persons_q = persons_q.where(partition.of_persons(Person.id))
         current_q = current_q.where(partition.of_persons(Certificate.person_id))
         versions_q = versions_q.where(partition.of_persons(Certificate.person_id))
-    vaccines: dict[str, Vaccine] = {v.mp: v for v in all_vaccines()}
-    expires_at = min(issued_at + VALIDITY, signer.certificate.not_valid_after_utc)
-    issued = reissued = unchanged = revoked = 0
-    skipped: dict[str, int] = defaultdict(int)
-    with session_scope(db_url) as session:
-        session.autoflush = False
-        kid = register_signer(session, signer, purpose="dsc", store_ref=store_ref, store_kind=store_kind)
-        by_person: dict[str, list[DoseRecord]] = defaultdict(list)
-        for rec in session.scalars(matched):
-            by_person[str(rec.person_id)].append(rec)
-        persons = _by_id(session, Person, Person.id, list(by_person))
-        current = {c.person_id: c for c in session.scalars(current_q)}
-        versions = dict(session.execute(versions_q).tuples().all())
-        confirmed = _confirmed(session, [_latest(recs).id for recs in by_person.values()])
-        previous_doses = _by_id(session, DoseRecord, DoseRecord.id, [c.dose_record_id for c in current.values()])
-        new_certs: list[dict[str, Any]] = []
-        signed: list[Signed] = []
-        for person_id in sorted(by_person):
-            person, dose = persons[person_id], _latest(by_person[person_id])
-            key = _content_key(person, dose)
-            previous = current.get(person_id)
-            if previous is not None and previous.content_key == key:
-                unchanged += 1
-                continue
-            vaccine = vaccines.get(dose.vaccine_mp or "")
-            if vaccine is None or dose.dose_number is None or dose.vaccination_date is None:
-                skipped["incomplete_dose"] += 1
-                continue
-            if dose.id not in confirmed:
-                skipped["unconfirmed"] += 1  # its site head has not signed it yet: issued once confirmed
-                continue
-            version = versions.get(person_id, 0) + 1
-            uvci = make_uvci(hmac.digest(uvci_key, f"{person_id}:{version}".encode(), "sha256"))  # one-shot, in C
-            payload = build_vaccination_payload(
-                full_name=person.full_name, dob=person.dob, vaccine=vaccine, dose_number=dose.dose_number,
-                total_doses=max(vaccine.series_doses, dose.dose_number),
-                vaccination_date=dose.vaccination_date.isoformat(), uvci=uvci)
-            hc1 = encode(payload, signer, issued_at=issued_at, expires_at=expires_at)
-            signed.append(Signed(uvci=uvci, payload=payload, kid=signer.kid, hc1=hc1))
-            new_certs.append({
-                "person_id": person_id, "version": version, "uvci": uvci, "content_key": key,
-                "dose_record_id": dose.id, "kid": kid, "issued_at": issued_at, "expires_at": expires_at,
-                "cycle_id": cycle_id, "status": "current", "supersedes_id": previous.id if previous else None,
-                "hc1": hc1})
-            if previous is None:
-                issued += 1
-                continue
-            reissued += 1
-            if _is_correction(previous_doses.get(previous.dose_record_id), dose):
-                previous.status, previous.revoked_at, previous.revocation_reason = "revoked", issued_at, "corrected"
-                revoked += 1
-            else:
-                previous.status = "superseded"
-        trust = TrustList.from_certificates(x509.load_der_x509_certificate(d) for d in trusted_dsc_ders(session))
-        check_before_publishing(signed, trust, at=issued_at)  # raises: the transaction rolls back, none published
-        session.flush()  # the superseded versions first: one current certificate per person at any time
-        if new_certs:
-            table = Certificate.metadata.tables[Certificate.__tablename__]  # Core executemany (insertmanyvalues): no ORM bookkeeping per row
-            ids = session.connection().scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                               new_certs).all()
-            context = LineageContext(session, (r for c in new_certs for r in by_person[c["person_id"]]))
-            save_links(session, [link for cert_id, c in zip(ids, new_certs, strict=True) for link in context.links(
-                certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=kid, uvci=c["uvci"],
-                version=c["version"], cycle_id=cycle_id, records=by_person[c["person_id"]], dag_id=dag_id,
-                task_id=task_id, alg="ES256")])
-    return IssuanceSummary(issued=issued, reissued=reissued, unchanged=unchanged, skipped=dict(skipped),
-                           revoked=revoked)
+    persons = {row.id: row for row in conn.execute(persons_q) if row.id in by_person}
+    current = {row.person_id: row for row in conn.execute(current_q)}
+    versions: dict[str, int] = {p: v for p, v in conn.execute(versions_q).tuples()}
+    latest = {person_id: _latest(recs) for person_id, recs in by_person.items()}
+    confirmed = _confirmed(conn, [dose.id for dose in latest.values()])
+    previous_doses = {row.id: row for row in _rows_by_id(conn, [c.dose_record_id for c in current.values()])}
+    new_certs: list[dict[str, Any]] = []
+    signed: list[Signed] = []
+    superseded: list[dict[str, Any]] = []
+    for person_id in sorted(by_person):
+        person, dose = persons[person_id], latest[person_id]
+        key = _content_key(person, dose)
+        previous = current.get(person_id)
+        if previous is not None and previous.content_key == key:
+            tally.unchanged += 1
+            continue
+        vaccine = run.vaccines.get(dose.vaccine_mp or "")
+        if vaccine is None or dose.dose_number is None or dose.vaccination_date is None:
+            tally.skipped["incomplete_dose"] += 1
+            continue
+        if dose.id not in confirmed:
+            tally.skipped["unconfirmed"] += 1  # its site head has not signed it yet: issued once confirmed
+            continue
+        version = versions.get(person_id, 0) + 1
+        uvci = make_uvci(hmac.digest(run.uvci_key, f"{person_id}:{version}".encode(), "sha256"))  # one-shot, in C
+        payload = build_vaccination_payload(
+            full_name=person.full_name, dob=person.dob, vaccine=vaccine, dose_number=dose.dose_number,
+            total_doses=max(vaccine.series_doses, dose.dose_number),
+            vaccination_date=dose.vaccination_date.isoformat(), uvci=uvci)
+        hc1 = run.encode(payload, run.signer, issued_at=run.issued_at, expires_at=run.expires_at)
+        signed.append(Signed(uvci=uvci, payload=payload, kid=run.signer.kid, hc1=hc1))
+        new_certs.append({
+            "person_id": person_id, "version": version, "uvci": uvci, "content_key": key,
+            "dose_record_id": dose.id, "kid": run.kid, "issued_at": run.issued_at, "expires_at": run.expires_at,
+            "cycle_id": run.cycle_id, "status": "current", "supersedes_id": previous.id if previous else None,
+            "hc1": hc1})
+        if previous is None:
+            tally.issued += 1
+            continue
+        tally.reissued += 1
+        if _is_correction(previous_doses.get(previous.dose_record_id), dose):
+            superseded.append({"cert_id": previous.id, "new_status": "revoked", "at": run.issued_at,
+                               "reason": "corrected"})
+            tally.revoked += 1
+        else:
+            superseded.append({"cert_id": previous.id, "new_status": "superseded", "at": None, "reason": None})
+    check_before_publishing(signed, run.trust, at=run.issued_at)  # raises: the chunk rolls back, none published
+    if superseded:  # the previous versions first: one current certificate per person at any time
+        conn.execute(update(_CERTS).where(_CERTS.c.id == bindparam("cert_id")).values(
+            status=bindparam("new_status"), revoked_at=bindparam("at"), revocation_reason=bindparam("reason")),
+            superseded)
+    if not new_certs:
+        return
+    # One DBAPI executemany, then the new ids by UVCI (unique): RETURNING with the rows' order kept made
+    # SQLAlchemy insert row by row on SQLite, the largest cost of the write.
+    conn.execute(insert(_CERTS), new_certs)
+    ids = _ids_by_uvci(conn, [c["uvci"] for c in new_certs])
+    context = LineageContext(conn, [r for c in new_certs for r in by_person[c["person_id"]]])
+    save_links(conn, [link for cert_id, c in zip(ids, new_certs, strict=True) for link in context.links(
+        certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=run.kid, uvci=c["uvci"],
+        version=c["version"], cycle_id=run.cycle_id, records=by_person[c["person_id"]], dag_id=run.dag_id,
+        task_id=run.task_id, alg="ES256")])
 
 
-def _is_correction(previous: DoseRecord | None, dose: DoseRecord) -> bool:
+def _is_correction(previous: Rec | None, dose: Rec) -> bool:
     """The previous certificate was issued on data now corrected: its dose record was replaced by a later
     version of the same source row (a correction, not a new dose)."""
     if previous is None:
         return False
     same_row = (previous.site_code, previous.source_key) == (dose.site_code, dose.source_key)
-    return previous.status == "superseded" or (same_row and previous.id != dose.id)
+    return bool(previous.status == "superseded" or (same_row and previous.id != dose.id))
 
 
-def _confirmed(session: Session, dose_ids: list[int]) -> set[int]:
+def _confirmed(conn: Connection, dose_ids: list[int]) -> set[int]:
     out: set[int] = set()
     for i in range(0, len(dose_ids), 900):
-        out.update(session.scalars(select(ConfirmationItem.dose_record_id).where(
+        out.update(conn.scalars(select(ConfirmationItem.dose_record_id).where(
             ConfirmationItem.dose_record_id.in_(dose_ids[i:i + 900]))))
     return out
 
 
-def _by_id(session: Session, model: Any, column: Any, ids: list[Any]) -> dict[Any, Any]:
-    out: dict[Any, Any] = {}
+def _ids_by_uvci(conn: Connection, uvcis: list[str]) -> list[int]:
+    found: dict[str, int] = {}
+    for i in range(0, len(uvcis), 900):
+        for uvci, cert_id in conn.execute(select(Certificate.uvci, Certificate.id).where(
+                Certificate.uvci.in_(uvcis[i:i + 900]))):
+            found[uvci] = cert_id
+    return [found[uvci] for uvci in uvcis]
+
+
+def _rows_by_id(conn: Connection, ids: list[int]) -> list[Rec]:
+    out: list[Rec] = []
     for i in range(0, len(ids), 900):
-        out.update({row.id: row for row in session.scalars(select(model).where(column.in_(ids[i:i + 900])))})
+        out.extend(conn.execute(select(*_DOSE_COLUMNS).where(DoseRecord.id.in_(ids[i:i + 900]))))
     return out

@@ -7,14 +7,13 @@ issuing N certificates costs O(1) round trips, not O(N).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.orm import Session
 
 from vaxpass.store.models import (
     ConfirmationItem,
-    DoseRecord,
     FacilityConfirmation,
     LandedFile,
     LineageLink,
@@ -38,34 +37,74 @@ def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[list[int]]:
         yield list(ids[i:i + size])
 
 
-class LineageContext:
-    """The source rows, files, quality runs, match decisions and review items of a set of dose records."""
+class DoseRef(Protocol):
+    """The columns of a dose record a chain needs (an ORM `DoseRecord` or a Core row of those columns)."""
 
-    def __init__(self, session: Session, records: Iterable[DoseRecord]) -> None:
+    @property
+    def id(self) -> int: ...
+    @property
+    def raw_record_id(self) -> int: ...
+    @property
+    def quality_run_id(self) -> int | None: ...
+    @property
+    def site_code(self) -> str: ...
+    @property
+    def source_key(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def cycle_id(self) -> str: ...
+
+
+def _connection(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+class LineageContext:
+    """The source rows, files, quality runs, match decisions and review items of a set of dose records.
+
+    Read with Core selects of the columns the links carry (not ORM objects: a source row's raw JSON is never
+    loaded), so issuing in chunks keeps the memory of one chunk.
+    """
+
+    def __init__(self, db: Session | Connection, records: Iterable[DoseRef]) -> None:
+        conn = _connection(db)
         recs = list(records)
         ids = [r.id for r in recs]
-        self.raw: dict[int, tuple[RawRecord, LandedFile]] = {}
-        self.decision: dict[int, MatchDecision] = {}
+        raws, files = RawRecord.__table__.c, LandedFile.__table__.c
+        decisions = MatchDecision.__table__.c
+        citems, confs = ConfirmationItem.__table__.c, FacilityConfirmation.__table__.c
+        self.raw: dict[int, Any] = {}
+        self.decision: dict[int, Any] = {}
         self.reviews: dict[int, list[tuple[ReviewItem, ReviewBatch]]] = {}
-        self.confirmation: dict[int, tuple[ConfirmationItem, FacilityConfirmation]] = {}
+        self.confirmation: dict[int, Any] = {}
         self.actions: dict[int, list[tuple[ReviewAction, ReviewBatch]]] = {}
+        # review items and actions are few (only records that went through a district gate): ORM objects
+        session = Session(bind=conn)
         for chunk in _chunks([r.raw_record_id for r in recs]):
-            for raw, landed in session.execute(select(RawRecord, LandedFile).join(
-                    LandedFile, LandedFile.id == RawRecord.landed_file_id).where(RawRecord.id.in_(chunk))).tuples():
-                self.raw[raw.id] = (raw, landed)
+            for row in conn.execute(select(raws.id, raws.source_row, raws.content_hash, files.source_name,
+                                           files.sha256, files.extraction_run_id).join_from(
+                    RawRecord.__table__, LandedFile.__table__, files.id == raws.landed_file_id).where(
+                    raws.id.in_(chunk))):
+                self.raw[row.id] = row
         for chunk in _chunks(ids):
-            latest = (select(func.max(MatchDecision.id)).where(MatchDecision.dose_record_id.in_(chunk))
-                      .group_by(MatchDecision.dose_record_id))
-            for decision in session.scalars(select(MatchDecision).where(MatchDecision.id.in_(latest))):
+            latest = (select(func.max(decisions.id)).where(decisions.dose_record_id.in_(chunk))
+                      .group_by(decisions.dose_record_id))
+            for decision in conn.execute(select(decisions.id, decisions.dose_record_id, decisions.outcome,
+                                                decisions.method, decisions.reason, decisions.score,
+                                                decisions.evidence).where(decisions.id.in_(latest))):
                 self.decision[decision.dose_record_id] = decision
             for item, batch in session.execute(select(ReviewItem, ReviewBatch).join(
                     ReviewBatch, ReviewBatch.id == ReviewItem.batch_id).where(
                     ReviewItem.dose_record_id.in_(chunk), ReviewItem.decision.is_not(None))).tuples():
                 self.reviews.setdefault(item.dose_record_id, []).append((item, batch))
-            for citem, conf in session.execute(select(ConfirmationItem, FacilityConfirmation).join(
-                    FacilityConfirmation, FacilityConfirmation.id == ConfirmationItem.confirmation_id).where(
-                    ConfirmationItem.dose_record_id.in_(chunk))).tuples():
-                self.confirmation[citem.dose_record_id] = (citem, conf)
+            for confirmed in conn.execute(select(
+                    citems.dose_record_id, citems.leaf_index, citems.leaf_hash, citems.proof, confs.id,
+                    confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid, confs.document_sha256,
+                    confs.merkle_root, confs.records).join_from(
+                    ConfirmationItem.__table__, FacilityConfirmation.__table__,
+                    confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(chunk))):
+                self.confirmation[confirmed.dose_record_id] = confirmed
             # a reviewer's applied action: on the record itself, or the correction this record's version came from
             for action, batch in session.execute(select(ReviewAction, ReviewBatch).join(
                     ReviewBatch, ReviewBatch.id == ReviewAction.batch_id).where(
@@ -81,21 +120,24 @@ class LineageContext:
                     ReviewItem.dose_record_id.in_(chunk), ReviewItem.decision.is_not(None))).tuples():
                 self.reviews.setdefault(item.dose_record_id, []).append((item, batch))
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
-        self.quality = {q.id: q for q in session.scalars(select(QualityRun).where(QualityRun.id.in_(run_ids)))}
+        runs = QualityRun.__table__.c
+        self.quality = {q.id: q for q in conn.execute(select(runs.id, runs.suite_name, runs.suite_version).where(
+            runs.id.in_(run_ids)))}
+        session.close()
 
     def links(self, *, certificate_id: int, certified_dose_id: int, kid: str, uvci: str, version: int,
-              cycle_id: str, records: Iterable[DoseRecord], dag_id: str, task_id: str,
+              cycle_id: str, records: Iterable[DoseRef], dag_id: str, task_id: str,
               alg: str) -> list[dict[str, Any]]:
         """The chain of one certificate, as rows for `lineage_links`. Ids, hashes and codes only: no personal
         data."""
         links: dict[tuple[str, str], dict[str, Any]] = {}
         for rec in records:
-            raw, landed = self.raw[rec.raw_record_id]
+            raw = self.raw[rec.raw_record_id]
             links[("source_row", f"raw_record:{raw.id}")] = {
-                "site": rec.site_code, "file": landed.source_name, "file_sha256": landed.sha256,
+                "site": rec.site_code, "file": raw.source_name, "file_sha256": raw.sha256,
                 "row": raw.source_row, "source_key": rec.source_key, "content_hash": raw.content_hash,
                 "dose_record_id": rec.id, "version": rec.version, "certified_dose": rec.id == certified_dose_id}
-            links[("extraction", f"extraction_run:{landed.extraction_run_id}")] = {
+            links[("extraction", f"extraction_run:{raw.extraction_run_id}")] = {
                 "site": rec.site_code, "cycle": rec.cycle_id}
             if (qrun := self.quality.get(rec.quality_run_id or -1)) is not None:
                 links[("validation", f"quality_run:{qrun.id}")] = {
@@ -111,14 +153,13 @@ class LineageContext:
                 if action.new_dose_record_id is not None:
                     for item, ibatch in self.reviews.get(action.dose_record_id, []):
                         links[("review", f"review_item:{item.id}")] = _item_detail(item, ibatch)
-        if (confirmed := self.confirmation.get(certified_dose_id)) is not None:
-            citem, conf = confirmed
+        if (conf := self.confirmation.get(certified_dose_id)) is not None:
             links[("confirmation", f"confirmation:{conf.id}")] = {
                 "site": conf.site_code, "cycle": conf.cycle_id, "sequence": conf.sequence,
                 "signer_kid": conf.signer_kid, "document_sha256": conf.document_sha256,
                 "merkle_root": conf.merkle_root, "records": conf.records, "dose_record_id": certified_dose_id,
-                "leaf_index": citem.leaf_index,
-                "inclusion": {"leaf_hash": citem.leaf_hash, "tree_size": conf.records, "proof": citem.proof}}
+                "leaf_index": conf.leaf_index,
+                "inclusion": {"leaf_hash": conf.leaf_hash, "tree_size": conf.records, "proof": conf.proof}}
         links[("signature", f"kid:{kid}")] = {"alg": alg, "uvci": uvci, "version": version}
         links[("dag_run", f"cycle:{cycle_id}")] = {"dag_id": dag_id, "run_id": cycle_id, "task_id": task_id}
         return [{"certificate_id": certificate_id, "kind": kind, "ref": ref, "detail": detail}
@@ -151,8 +192,8 @@ def _action_detail(action: ReviewAction, batch: ReviewBatch) -> dict[str, Any]:
     return detail
 
 
-def save_links(session: Session, rows: list[dict[str, Any]]) -> None:
+def save_links(db: Session | Connection, rows: list[dict[str, Any]]) -> None:
     """Insert the rows in one Core executemany (batched into multi-row INSERTs), skipping the ORM's
     per-row bookkeeping: a cycle writes about eight links per certificate."""
     if rows:
-        session.connection().execute(insert(LineageLink.metadata.tables[LineageLink.__tablename__]), rows)
+        _connection(db).execute(insert(LineageLink.metadata.tables[LineageLink.__tablename__]), rows)

@@ -26,9 +26,51 @@ _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 _PSS_VERIFY = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
 
 
-def sig_structure(protected: bytes, payload: bytes) -> bytes:
-    """The bytes COSE signs: Sig_structure ["Signature1", protected, external_aad = b"", payload]."""
-    return cbor2.dumps(["Signature1", protected, b"", payload])
+def bstr_head(length: int) -> bytes:
+    """The CBOR head of a byte string of `length` bytes (major type 2, shortest form, as cbor2 writes it)."""
+    if length < 24:
+        return bytes((0x40 + length,))
+    if length < 0x100:
+        return bytes((0x58, length))
+    if length < 0x10000:
+        return b"\x59" + length.to_bytes(2, "big")
+    if length < 0x100000000:
+        return b"\x5a" + length.to_bytes(4, "big")
+    return b"\x5b" + length.to_bytes(8, "big")
+
+
+def sig_structure_prefix(protected: bytes) -> bytes:
+    """The Sig_structure bytes before the payload's byte string: the same for every message of one signer."""
+    return cbor2.dumps(["Signature1", protected, b"", b""])[:-1]  # drop the empty payload's head (0x40)
+
+
+def sig_structure(protected: bytes, payload: bytes, prefix: bytes | None = None) -> bytes:
+    """The bytes COSE signs: Sig_structure ["Signature1", protected, external_aad = b"", payload], the same
+    bytes as `cbor2.dumps` of that array, built from the signer's precomputed `prefix` when given."""
+    return (prefix or sig_structure_prefix(protected)) + bstr_head(len(payload)) + payload
+
+
+def sign1_prefix(protected: bytes) -> bytes:
+    """The bytes of a tagged COSE_Sign1 [protected, {}, payload, signature] before the payload."""
+    return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, b"", b""]))[:-2]  # drop two empty heads
+
+
+def sign1_message(prefix: bytes, payload: bytes, signature: bytes) -> bytes:
+    """A tagged COSE_Sign1 with an empty unprotected header, byte for byte what `cbor2.dumps` writes."""
+    return prefix + bstr_head(len(payload)) + payload + bstr_head(len(signature)) + signature
+
+
+def der_to_raw(der: bytes) -> bytes:
+    """An ECDSA P-256 signature from DER (SEQUENCE of two INTEGERs) to COSE's raw r||s, by slicing; anything
+    not shaped like a P-256 signature goes through the full DER decoder."""
+    if 8 <= len(der) <= 72 and der[0] == 0x30 and der[1] == len(der) - 2 and der[2] == 0x02:
+        s_at = 4 + der[3]
+        if s_at + 2 < len(der) and der[s_at] == 0x02 and s_at + 2 + der[s_at + 1] == len(der):
+            r, s = der[4:s_at].lstrip(b"\0"), der[s_at + 2:].lstrip(b"\0")
+            if len(r) <= _ES256_HALF and len(s) <= _ES256_HALF:
+                return r.rjust(_ES256_HALF, b"\0") + s.rjust(_ES256_HALF, b"\0")
+    r_int, s_int = decode_dss_signature(der)
+    return r_int.to_bytes(_ES256_HALF, "big") + s_int.to_bytes(_ES256_HALF, "big")
 
 
 def algorithm_for(key: PrivateKey) -> int:
@@ -45,8 +87,7 @@ def algorithm_for(key: PrivateKey) -> int:
 def sign(key: PrivateKey, alg: int, data: bytes) -> bytes:
     """Sign `data`; an ES256 signature is raw r||s (64 bytes), as COSE requires, not DER."""
     if alg == ES256 and isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
-        return r.to_bytes(_ES256_HALF, "big") + s.to_bytes(_ES256_HALF, "big")
+        return der_to_raw(key.sign(data, _ECDSA_SHA256))
     if alg == PS256 and isinstance(key, rsa.RSAPrivateKey):
         return key.sign(data, _PSS, hashes.SHA256())
     raise SigningError(f"key type does not match COSE algorithm {alg}")

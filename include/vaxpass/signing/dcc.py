@@ -153,7 +153,8 @@ _VARYING_LEAVES: dict[tuple[str, str], str] = {
     ("nam", "gnt"): "person_name", ("v", "dn"): "vaccination_entry", ("v", "sd"): "vaccination_entry",
     ("v", "dt"): "vaccination_entry", ("v", "ci"): "vaccination_entry"}
 _ENTRY_CONSTANTS = ("tg", "vp", "mp", "ma", "co", "is")
-_ENTRY_KEYS = frozenset(_ENTRY_CONSTANTS) | {leaf for group, leaf in _VARYING_LEAVES if group == "v"}
+_ENTRY_LEAVES = tuple(leaf for group, leaf in _VARYING_LEAVES if group == "v")
+_ENTRY_KEYS = frozenset(_ENTRY_CONSTANTS) | frozenset(_ENTRY_LEAVES)
 _NAME_KEYS = frozenset(leaf for group, leaf in _VARYING_LEAVES if group == "nam")
 _TOP_KEYS = frozenset({"ver", "nam", "dob", "v"})
 _MAX_SHAPES = 4096
@@ -196,23 +197,39 @@ def _shape(payload: Any) -> tuple[str, ...] | None:
     return (*constants, *sorted(nam))
 
 
+_MAX_PASSED_LEAVES = 1 << 16
+# (group, leaf, type, value) of leaves that passed their rule: the rules are pure functions of the value, so a
+# name, a date or a UVCI checked before signing is not checked again when the pre-issuance check re-validates
+# the decoded payload, nor are the family names and dates that thousands of certificates share.
+_passed_leaves: set[tuple[str, str, type, Any]] = set()
+
+
+def _leaf_passes(group: str, leaf: str, value: Any) -> bool:
+    kind = type(value)
+    key = (group, leaf, kind, value) if kind is str or kind is int else None
+    if key is not None and key in _passed_leaves:
+        return True
+    try:
+        _leaf_checks()[(group, leaf)](value)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    if key is not None:
+        if len(_passed_leaves) >= _MAX_PASSED_LEAVES:
+            _passed_leaves.clear()
+        _passed_leaves.add(key)
+    return True
+
+
 def _passes_by_shape(payload: dict[str, Any], shape: tuple[str, ...] | None) -> bool:
     """Whether the payload's shape passed the full check before and this payload's varying leaves pass their
     rules: then the whole payload passes (the schema's other constraints are fixed by the shape)."""
     if shape is None or shape not in _valid_shapes:
         return False
-    checks = _leaf_checks()
-    try:
-        checks[("", "dob")](payload["dob"])
-        entry = payload["v"][0]
-        for (group, leaf), check in checks.items():
-            if group == "v":
-                check(entry[leaf])
-            elif group == "nam" and leaf in payload["nam"]:
-                check(payload["nam"][leaf])
-    except fastjsonschema.JsonSchemaException:
+    if not _leaf_passes("", "dob", payload["dob"]):
         return False
-    return True
+    entry, nam = payload["v"][0], payload["nam"]
+    return (all(_leaf_passes("v", leaf, entry[leaf]) for leaf in _ENTRY_LEAVES)
+            and all(_leaf_passes("nam", leaf, value) for leaf, value in nam.items()))
 
 
 def validate_payload(payload: dict[str, Any]) -> None:
