@@ -202,7 +202,7 @@ class DoseRecord(Base):
     __tablename__ = "dose_records"
     __table_args__ = (
         UniqueConstraint("site_code", "source_key", "version"),
-        Index("ix_dose_records_status", "status"),
+        Index("ix_dose_records_status_site", "status", "site_code"),  # a site's new / matched records
         Index("ix_dose_records_person", "person_id"),
         Index("ix_dose_records_national_id", "national_id"),  # the dose-history rules look persons up by ID
         Index("ix_dose_records_passport_no", "passport_no"),
@@ -276,6 +276,7 @@ class Person(Base):
     """A person certificates are issued to. `id` is the pseudonymous id used everywhere outside this store."""
 
     __tablename__ = "persons"
+    __table_args__ = (Index("ix_persons_national_id", "national_id"),)  # the dose-history look-ups
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))  # citizen | foreign
     registry_id: Mapped[int | None] = mapped_column(Integer, unique=True)
