@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from vaxpass.domain import SOURCE_HEADERS
 from vaxpass.errors import VaxpassError
-from vaxpass.quality import QualityReport, default_suite_dir, validate_dose_records
+from vaxpass.quality import QualityReport, default_suite_dir, empty_report, load_suite, validate_dose_records
 from vaxpass.quality.holds import load_hold_policy
 from vaxpass.store import session_scope
 from vaxpass.store.models import DoseRecord, LandedFile, Person, QualityResult, QualityRun, RawRecord
@@ -166,9 +166,12 @@ def validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
     policy = load_hold_policy(suite_dir if suite_dir is not None else default_suite_dir())
     with session_scope(db_url) as session:
         rows = batch_rows(session, DoseRecord.site_code == site_code, DoseRecord.status == "new")
-        batch = dose_frame(rows)
-        report = validate_dose_records(batch, run_date=run_date, suite_dir=suite_dir,
-                                       history=load_history(session, site_code, batch))
+        if rows:
+            batch = dose_frame(rows)
+            report = validate_dose_records(batch, run_date=run_date, suite_dir=suite_dir,
+                                           history=load_history(session, site_code, batch))
+        else:  # nothing new at the site: no GE run (nor GE import), and no Data Docs page for it this cycle
+            report = empty_report(load_suite(suite_dir if suite_dir is not None else default_suite_dir()))
         qrun = session.scalar(select(QualityRun).filter_by(cycle_id=cycle_id, site_code=site_code))
         if qrun is None:
             qrun = QualityRun(cycle_id=cycle_id, site_code=site_code, suite_name=report.suite_name,
