@@ -3,20 +3,23 @@
     python -m bench.run_stages --persons 500000 --increment 100000
 
 One synthetic set (all faults on) is generated; `--increment` doses are held back from it (bench/increment.py),
-the rest go through one backfill cycle (extract, validate, match, issue; the district review is a human step
-and is left out), then the held-back doses arrive as the next night's deliveries and go through a second
+the rest go through one backfill cycle (extract, validate, match, confirm, issue; the district review is a human
+step and is left out), then the held-back doses arrive as the next night's deliveries and go through a second
 cycle. Writes `bench/results/stages-<persons>.json` after every stage: per stage the records it handled,
 seconds, records per second and the process's peak RSS so far; the end-to-end time of each cycle; the machine's
-load average at start and end (the machine is shared).
+load average at start and end (the machine is shared). `--profile DIR` also writes a cProfile of every stage
+(`DIR/<cycle>-<stage>.prof`, read with `python -m pstats`).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import resource
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +34,9 @@ from bench.increment import hold_back, release
 from vaxpass.config import Settings
 from vaxpass.domain import load_sites
 from vaxpass.pipeline import stages
-from vaxpass.signing.pki import ensure_document_signer, ensure_root_ca
+from vaxpass.signing.admin import init_pki
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, DoseRecord
+from vaxpass.store.models import Certificate, ConfirmationItem, DoseRecord
 from vaxpass.synth import generate
 
 RESULTS = Path(__file__).parent / "results"
@@ -49,9 +52,15 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def timed(results: dict[str, Any], name: str, records: Callable[[], int], fn: Callable[[], Any]) -> Any:
+def timed(results: dict[str, Any], name: str, records: Callable[[], int], fn: Callable[[], Any],
+          profile: Path | None = None) -> Any:
     start, cpu_start = time.perf_counter(), cpu_seconds()
-    value = fn()
+    if profile is None:
+        value = fn()
+    else:
+        profiler = cProfile.Profile()
+        value = profiler.runcall(fn)
+        profiler.dump_stats(profile)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     n = records()
     results[name] = {"records": n, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
@@ -62,6 +71,15 @@ def timed(results: dict[str, Any], name: str, records: Callable[[], int], fn: Ca
     return value
 
 
+def quality_import_cpu_seconds() -> float:
+    """CPU seconds a fresh interpreter spends importing Great Expectations and building its context: what every
+    validate task pays once in Airflow, where each task is its own process (this benchmark pays it once)."""
+    code = ("import resource\nfrom vaxpass.quality.engine import _batch_definition\n_batch_definition()\n"
+            "u = resource.getrusage(resource.RUSAGE_SELF)\nprint(u.ru_utime + u.ru_stime)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return round(float(done.stdout.strip().splitlines()[-1]), 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--persons", type=int, default=20_000)
@@ -69,14 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--increment", type=int, default=0, help="doses held back for a second, nightly cycle")
     parser.add_argument("--db-url", default=None, help="ops store (default: SQLite in the work folder)")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None, help="folder for a cProfile of every stage")
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vaxpass-bench-"))
     s = Settings(db_url=args.db_url or f"sqlite:///{work / 'ops.sqlite'}", data_dir=work / "data",
                  landing_dir=work / "landing", pki_dir=work / "pki",
                  key_passphrase=secrets.token_urlsafe(16).encode(), pseudonym_key=secrets.token_bytes(32))
     now = datetime.now(UTC)
-    ensure_root_ca(s.pki_dir, s.key_passphrase, now=now)
-    ensure_document_signer(s.pki_dir, s.key_passphrase, s.dsc_path, now=now)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"persons": args.persons, "load_average_start": os.getloadavg(),
                                "cpus": os.cpu_count(), "ops_store": s.db_url.split(":", 1)[0]}
     RESULTS.mkdir(exist_ok=True)
@@ -95,22 +114,33 @@ def main(argv: list[str] | None = None) -> int:
         with session_scope(s.db_url) as session:
             return int(session.scalar(select(func.count()).select_from(Certificate)) or 0)
 
+    def confirmed() -> int:
+        with session_scope(s.db_url) as session:
+            return int(session.scalar(select(func.count()).select_from(ConfirmationItem)) or 0)
+
     def cycle(name: str) -> None:
         """One cycle's stages; the records each stage handled are the difference it made to the store."""
         stage: dict[str, Any] = {}
         results[name] = stage
         sites = stages.start_cycle(s, cycle_id=name, dag_id="bench", run_after=now)
+
+        def prof(stage_name: str) -> Path | None:
+            return args.profile / f"{name}-{stage_name}.prof" if args.profile else None
+
         before = count()()
         timed(stage, "extract", lambda: count()() - before, lambda: [
-            stages.extract(s, cycle_id=name, site_code=c) for c in sites])
+            stages.extract(s, cycle_id=name, site_code=c) for c in sites], prof("extract"))
         new = count("new")()
         timed(stage, "validate", lambda: new, lambda: [
-            stages.validate(s, cycle_id=name, site_code=c, run_date=now.date()) for c in sites])
+            stages.validate(s, cycle_id=name, site_code=c, run_date=now.date()) for c in sites], prof("validate"))
         valid = count("valid")()
-        timed(stage, "match", lambda: valid, lambda: stages.match(s, cycle_id=name))
+        timed(stage, "match", lambda: valid, lambda: stages.match(s, cycle_id=name), prof("match"))
+        confirmed_before = confirmed()
+        timed(stage, "confirm", lambda: confirmed() - confirmed_before, lambda: [
+            stages.confirm(s, cycle_id=name, site_code=c, signed_at=now) for c in sites], prof("confirm"))
         issued = certificates()
         timed(stage, "issue", lambda: certificates() - issued, lambda: stages.issue(
-            s, cycle_id=name, dag_id="bench", task_id="issue", issued_at=now))
+            s, cycle_id=name, dag_id="bench", task_id="issue", issued_at=now), prof("issue"))
         stage["end_to_end_seconds"] = round(sum(v["seconds"] for v in stage.values()), 1)
         stage["end_to_end_cpu_seconds"] = round(sum(v["cpu_seconds"] for v in stage.values()
                                                     if isinstance(v, dict)), 1)
@@ -121,12 +151,14 @@ def main(argv: list[str] | None = None) -> int:
                                                                    seed=args.seed, progress=False))
     results["synth"]["records"] = summary.dose_records
     results["sites"] = len(load_sites(s.sites_file))
+    init_pki(s, now=now)  # root CA, document signer, one head-of-facility key per site
     results["held_back"] = hold_back(s.data_dir, args.increment) if args.increment else 0
     out.write_text(json.dumps(results, indent=2))
     cycle("backfill")
     if args.increment:
         results["released"] = release(s.data_dir)
         cycle("nightly")
+    results["quality_import_cpu_seconds"] = quality_import_cpu_seconds()
     results["peak_rss_mb"] = peak_rss_mb()
     results["load_average_end"] = os.getloadavg()
     out.write_text(json.dumps(results, indent=2))

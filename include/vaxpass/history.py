@@ -31,8 +31,9 @@ from vaxpass.store.models import (
     StageRun,
 )
 
-# The stages in flow order, as `stage_run` names them (extract and validate run once per site).
-STAGES = ("start_cycle", "extract", "validate", "match", "issue_clean", "open_review", "issue_reviewed",
+# The stages in flow order, as `stage_run` names them (extract, validate and confirm run once per site; the
+# confirmations before `issue_clean` and before `issue_reviewed` share the one `confirm` row per site).
+STAGES = ("start_cycle", "extract", "validate", "match", "confirm", "issue_clean", "open_review", "issue_reviewed",
           "finish_cycle")
 OUTCOMES = ("MATCHED", "REVIEW", "NO_MATCH", "FOREIGN")
 

@@ -46,6 +46,7 @@ def two_cycles(tmp_path: Path, signer: Signer) -> str:  # noqa: F811
                                reason="name_mismatch"))
     for stage, key, start, seconds in [("extract", "HN-001-01", T0 - timedelta(minutes=10), 30),
                                        ("match", "", T0 - timedelta(minutes=5), 12.5),
+                                       ("confirm", "HN-001-01", T0 - timedelta(minutes=4), 3),
                                        ("open_review", "", T0 - timedelta(seconds=2), 2)]:
         with stage_run(url, cycle_id="cycle-2", stage=stage, key=key,
                        clock=_clock(start, start + timedelta(seconds=seconds))):
@@ -71,7 +72,8 @@ def test_summaries_equal_the_store(two_cycles: str) -> None:
     assert two.reviews[0].age_hours == pytest.approx(5.0)  # opened when open_review finished (T0)
     assert two.oldest_pending_hours == pytest.approx(5.0) and one.pending_reviews == 0
     assert two.stage_seconds("extract") == 30 and two.stage_seconds("match") == 12.5
-    assert [s.stage for s in two.stages] == ["extract", "match", "open_review"]  # flow order
+    assert two.stage_seconds("confirm") == 3
+    assert [s.stage for s in two.stages] == ["extract", "match", "confirm", "open_review"]  # flow order
 
 
 def test_a_revoked_previous_version_counts_as_revoked(two_cycles: str) -> None:
@@ -91,6 +93,7 @@ def test_csv_rows_carry_the_same_figures(two_cycles: str) -> None:
     assert by_cycle["cycle-2"]["certificates_reissued"] == two.reissued == 1
     assert by_cycle["cycle-2"]["pending_reviews"] == 1 and by_cycle["cycle-2"]["oldest_pending_hours"] == 1.0
     assert by_cycle["cycle-2"]["seconds_match"] == 12.5 and by_cycle["cycle-1"]["seconds_match"] == ""
+    assert by_cycle["cycle-2"]["seconds_confirm"] == 3 and by_cycle["cycle-1"]["seconds_confirm"] == ""
     assert by_cycle["cycle-1"]["certificates_issued"] == 2
 
 

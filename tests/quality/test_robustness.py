@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from vaxpass.errors import VaxpassError
-from vaxpass.quality import InvalidBatchError, validate_dose_records
+from vaxpass.quality import (
+    InvalidBatchError,
+    default_suite_dir,
+    empty_report,
+    load_suite,
+    validate_dose_records,
+)
 from vaxpass.quality.prepare import prepare, text
 
 from .test_rules import RUN_DATE, base_row, frame
@@ -28,6 +34,11 @@ def test_empty_frame_gives_a_clean_report(df: pd.DataFrame) -> None:
     assert rep.blocked_ids == set()
     assert rep.ge_success is True
     assert all(s == {"evaluated": 0, "failed": 0} for s in rep.rule_stats.values())
+
+
+def test_the_empty_report_is_what_great_expectations_says_of_an_empty_batch() -> None:
+    spec = load_suite(default_suite_dir())
+    assert empty_report(spec) == validate_dose_records(frame([base_row(0)]).iloc[:0], run_date=RUN_DATE)
 
 
 def test_all_null_and_absent_columns() -> None:

@@ -175,3 +175,22 @@ def test_notifier_writes_the_outbox_without_personal_data(tmp_path: Path) -> Non
     summary["held"] = False
     QualityHoldNotifier(outbox=outbox).notify({"ti": TI(), "dag_run": Run()})
     assert len(outbox.read_text().splitlines()) == 1  # nothing to say when the batch went on
+
+
+def test_a_site_with_nothing_new_is_judged_without_great_expectations(url: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    add_records(url, "c1", A, [dose()])
+    validate_site(url, cycle_id="c1", site_code=A, run_date=RUN_DATE)  # A's record: GE judges it
+
+    def no_ge(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("Great Expectations ran for an empty batch")
+
+    monkeypatch.setattr("vaxpass.quality.validate.run_suite", no_ge)
+    summary = validate_site(url, cycle_id="c1", site_code=B, run_date=RUN_DATE)  # B delivered nothing
+    assert (summary.evaluated, summary.quarantined, summary.valid, summary.held) == (0, 0, 0, False)
+    with session_scope(url) as session:
+        runs = {r.site_code: r for r in session.scalars(select(QualityRun).filter_by(cycle_id="c1"))}
+        assert runs[B].evaluated == 0 and runs[B].docs_result is None and runs[B].ge_success
+        assert set(runs[B].rule_stats) == set(runs[A].rule_stats)  # every rule, nothing evaluated
+        assert all(s == {"evaluated": 0, "failed": 0} for s in runs[B].rule_stats.values())
+        assert runs[A].docs_result is not None

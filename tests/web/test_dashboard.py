@@ -114,6 +114,7 @@ def test_the_csv_matches_the_store(web: AirflowServer) -> None:
     assert int(row["certificates_issued"]) == counts["issued"]
     assert int(row["pending_reviews"]) == counts["pending_reviews"] and float(row["oldest_pending_hours"]) >= 0
     assert float(row["seconds_match"]) > 0
+    assert float(row["seconds_confirm"]) > 0  # the fixture's cycle confirms each site before issuing
     one = list(csv.DictReader(io.StringIO(_get(web, MANAGER, "/vaxpass/dashboard.csv", cycle=CYCLE_ID).text)))
     assert one == [row]
 

@@ -13,18 +13,20 @@ A site whose batch fails more than its threshold is held as a whole (`QualityRun
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, insert, not_, or_, select, update
+from sqlalchemy import ColumnElement, Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from vaxpass.domain import SOURCE_HEADERS
 from vaxpass.errors import VaxpassError
-from vaxpass.quality import QualityReport, default_suite_dir, validate_dose_records
+from vaxpass.quality import QualityReport, default_suite_dir, empty_report, load_suite, validate_dose_records
 from vaxpass.quality.holds import load_hold_policy
 from vaxpass.store import session_scope
 from vaxpass.store.models import DoseRecord, LandedFile, Person, QualityResult, QualityRun, RawRecord
@@ -35,6 +37,7 @@ _RAW = {"full_name_raw": "full_name", "dob_raw": "dob", "sex_raw": "sex", "dose_
 ACCEPTED = ("valid", "held", "matched", "flagged", "in_review")
 HELD_REASON = "site_batch_held"
 _CHUNK = 500
+_UPDATE_CHUNK = 900  # below SQLite's old limit of 999 bound parameters
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -46,20 +49,41 @@ class QualityHoldError(VaxpassError):
         super().__init__(f"site {site_code}, cycle {cycle_id}: {reason}")
 
 
-def _frame(rows: list[tuple[DoseRecord, RawRecord, str]]) -> pd.DataFrame:
+# What validation reads of a record: the normalised fields, the raw row (for the `*_raw` columns), its file.
+_BATCH_COLUMNS = (DoseRecord.id, DoseRecord.site_code, DoseRecord.source_key, DoseRecord.full_name, DoseRecord.dob,
+                  DoseRecord.sex, DoseRecord.national_id, DoseRecord.phone, DoseRecord.vaccine_raw,
+                  DoseRecord.vaccine_mp, DoseRecord.dose_number, DoseRecord.vaccination_date, DoseRecord.lot,
+                  DoseRecord.nationality, DoseRecord.passport_no, RawRecord.source_row, RawRecord.raw,
+                  LandedFile.source_name)
+
+
+def batch_rows(session: Session, *where: ColumnElement[bool]) -> Sequence[Row[Any]]:
+    """The records `where` selects, as plain rows of `_BATCH_COLUMNS` (no ORM objects: a site's batch can be
+    large and validation only reads it), in entry order (`entry_order` of the source key, then id)."""
+    rows = session.execute(
+        select(*_BATCH_COLUMNS)
+        .join(RawRecord, RawRecord.id == DoseRecord.raw_record_id)
+        .join(LandedFile, LandedFile.id == RawRecord.landed_file_id)
+        .where(*where).order_by(DoseRecord.id)).all()
+    return sorted(rows, key=lambda r: entry_order(r.source_key))
+
+
+def dose_frame(rows: Sequence[Row[Any]]) -> pd.DataFrame:
+    """The frame the quality suite judges, from `batch_rows`: one row per record, in the rows' order."""
     data: list[dict[str, Any]] = []
-    for rec, raw, file_name in rows:
+    for rec in rows:
         item = {
-            "record_id": str(rec.id), "site_code": rec.site_code, "source_file": file_name,
-            "source_row": raw.source_row, "full_name": rec.full_name,
+            "record_id": str(rec.id), "site_code": rec.site_code, "source_file": rec.source_name,
+            "source_row": rec.source_row, "full_name": rec.full_name,
             "dob": rec.dob.isoformat() if rec.dob else None, "sex": rec.sex, "national_id": rec.national_id,
             "phone": rec.phone, "vaccine_raw": rec.vaccine_raw, "vaccine_mp": rec.vaccine_mp,
             "dose_number": rec.dose_number,
             "vaccination_date": rec.vaccination_date.isoformat() if rec.vaccination_date else None,
             "lot": rec.lot, "nationality": rec.nationality, "passport_no": rec.passport_no,
         }
+        raw = rec.raw
         for column, field in _RAW.items():
-            value = raw.raw.get(SOURCE_HEADERS[field])
+            value = raw.get(SOURCE_HEADERS[field])
             item[column] = None if value is None else (str(value).strip() or None)
         data.append(item)
     frame = pd.DataFrame(data, columns=[
@@ -86,17 +110,28 @@ def load_history(session: Session, site_code: str, batch: pd.DataFrame) -> pd.Da
     columns = (DoseRecord.id, DoseRecord.site_code, DoseRecord.national_id, DoseRecord.nationality,
                DoseRecord.passport_no, Person.national_id.label("person_national_id"), DoseRecord.dose_number,
                DoseRecord.vaccination_date, DoseRecord.vaccine_mp, DoseRecord.status)
-    scope = and_(DoseRecord.status.in_((*ACCEPTED, "new")),
-                 not_(and_(DoseRecord.site_code == site_code, DoseRecord.status == "new")))
+    in_scope = {*ACCEPTED, "new"}
     found: dict[int, Any] = {}
-    for values, condition in ((ids, lambda c: or_(DoseRecord.national_id.in_(c), Person.national_id.in_(c))),
-                              (passports, lambda c: DoseRecord.passport_no.in_(c))):
-        for start in range(0, len(values), _CHUNK):
-            chunk = values[start:start + _CHUNK]
-            query = (select(*columns).outerjoin(Person, Person.id == DoseRecord.person_id)
-                     .where(scope, condition(chunk)))
-            found.update((row.id, row) for row in session.execute(query))
-    rows = list(found.values())
+
+    def fetch(condition: ColumnElement[bool]) -> None:
+        """Records by one key; the status scope is applied here rather than in SQL, where SQLite would take the
+        status index (and walk every stored record) instead of the key's."""
+        query = select(*columns).outerjoin(Person, Person.id == DoseRecord.person_id).where(condition)
+        found.update((row.id, row) for row in session.execute(query) if row.status in in_scope
+                     and not (row.site_code == site_code and row.status == "new"))
+
+    # One indexed look-up per key kind (an OR across the two tables would scan every stored record per chunk):
+    # the record's own ID, the ID of the person it was matched to, the passport.
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        fetch(DoseRecord.national_id.in_(chunk))
+        # the persons' ids first: with a sub-select the planner may walk every stored record instead
+        person_ids = list(session.scalars(select(Person.id).where(Person.national_id.in_(chunk))))
+        if person_ids:
+            fetch(DoseRecord.person_id.in_(person_ids))
+    for start in range(0, len(passports), _CHUNK):
+        fetch(DoseRecord.passport_no.in_(passports[start:start + _CHUNK]))
+    rows = [found[k] for k in sorted(found)]  # in id order, whichever look-up found a record first
     return pd.DataFrame({
         "site_code": [r.site_code for r in rows], "national_id": [r.national_id for r in rows],
         "nationality": [r.nationality for r in rows], "passport_no": [r.passport_no for r in rows],
@@ -130,16 +165,13 @@ def validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
     """Validate the site's records awaiting validation; a rerun of the same cycle reuses its quality run."""
     policy = load_hold_policy(suite_dir if suite_dir is not None else default_suite_dir())
     with session_scope(db_url) as session:
-        rows = session.execute(
-            select(DoseRecord, RawRecord, LandedFile.source_name)
-            .join(RawRecord, RawRecord.id == DoseRecord.raw_record_id)
-            .join(LandedFile, LandedFile.id == RawRecord.landed_file_id)
-            .where(DoseRecord.site_code == site_code, DoseRecord.status == "new").order_by(DoseRecord.id)
-        ).tuples().all()
-        rows = sorted(rows, key=lambda r: entry_order(r[0].source_key))
-        batch = _frame(rows)
-        report = validate_dose_records(batch, run_date=run_date, suite_dir=suite_dir,
-                                       history=load_history(session, site_code, batch))
+        rows = batch_rows(session, DoseRecord.site_code == site_code, DoseRecord.status == "new")
+        if rows:
+            batch = dose_frame(rows)
+            report = validate_dose_records(batch, run_date=run_date, suite_dir=suite_dir,
+                                           history=load_history(session, site_code, batch))
+        else:  # nothing new at the site: no GE run (nor GE import), and no Data Docs page for it this cycle
+            report = empty_report(load_suite(suite_dir if suite_dir is not None else default_suite_dir()))
         qrun = session.scalar(select(QualityRun).filter_by(cycle_id=cycle_id, site_code=site_code))
         if qrun is None:
             qrun = QualityRun(cycle_id=cycle_id, site_code=site_code, suite_name=report.suite_name,
@@ -160,16 +192,15 @@ def validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
         qrun.held = bool(qrun.held) or policy.holds(site_code, evaluated=qrun.evaluated, blocked=qrun.blocked)
         _store_failures(session, qrun.id, report)
         first_error = {int(f.record_id): f.rule for f in reversed(report.failures) if f.severity == "error"}
-        held = 0
-        for rec, _, _ in rows:
-            rec.quality_run_id = qrun.id
-            if rec.id in first_error:
-                rec.status, rec.status_reason = "quarantined", first_error[rec.id]
-            elif qrun.held:
-                rec.status, rec.status_reason = "held", HELD_REASON
-                held += 1
-            else:
-                rec.status = "valid"
+        ids = [rec.id for rec in rows]
+        rest = [i for i in ids if i not in first_error]
+        held = len(rest) if qrun.held else 0
+        by_status: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+        for rec_id, rule in first_error.items():
+            by_status[("quarantined", rule)].append(rec_id)
+        # a valid record keeps its status_reason (none, for a new record); a held one is marked
+        by_status[("held", HELD_REASON) if qrun.held else ("valid", None)] = rest
+        _set_status(session, qrun.id, by_status)
         by_rule: dict[str, int] = {}
         for f in report.failures:
             if f.severity == "error":
@@ -178,6 +209,19 @@ def validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
                               valid=report.evaluated - len(blocked) - held, held=bool(qrun.held), held_records=held,
                               blocked_share=round(share, 4), hold_threshold=threshold,
                               blocked_by_rule=dict(sorted(by_rule.items())))
+
+
+def _set_status(session: Session, quality_run_id: int, by_status: dict[tuple[str, str | None], list[int]]) -> None:
+    """The verdicts as a few set-wise UPDATEs (one per status and reason, in id chunks) rather than one per
+    record: the records were read as plain rows, nothing else in the session holds them."""
+    for (status, reason), rec_ids in sorted(by_status.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        values: dict[str, Any] = {"status": status, "quality_run_id": quality_run_id}
+        if status != "valid":
+            values["status_reason"] = reason
+        ordered = sorted(rec_ids)
+        for start in range(0, len(ordered), _UPDATE_CHUNK):
+            session.execute(update(DoseRecord).where(DoseRecord.id.in_(ordered[start:start + _UPDATE_CHUNK]))
+                            .values(**values).execution_options(synchronize_session=False))
 
 
 def _store_failures(session: Session, quality_run_id: int, report: QualityReport) -> None:

@@ -8,7 +8,7 @@ Vietnamese. Records with an error are quarantined by the caller; warnings go on 
 from vaxpass.quality.engine import RuleExecutionError
 from vaxpass.quality.report import ERROR, WARNING, QualityReport, RowFailure
 from vaxpass.quality.suite import Rule, SuiteError, SuiteSpec, default_suite_dir, load_suite
-from vaxpass.quality.validate import InvalidBatchError, validate_dose_records
+from vaxpass.quality.validate import InvalidBatchError, empty_report, validate_dose_records
 
 __all__ = [
     "ERROR",
@@ -21,6 +21,7 @@ __all__ = [
     "SuiteError",
     "SuiteSpec",
     "default_suite_dir",
+    "empty_report",
     "load_suite",
     "validate_dose_records",
 ]

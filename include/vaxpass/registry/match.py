@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,10 @@ from vaxpass.registry.prepare import Vocab, prepare_records
 from vaxpass.store import session_scope
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
 from vaxpass.store.partition import Partition
+
+# What matching reads of a valid record.
+_MATCH_COLUMNS = (DoseRecord.id, DoseRecord.nationality, DoseRecord.full_name, DoseRecord.dob, DoseRecord.sex,
+                  DoseRecord.national_id, DoseRecord.passport_no)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,23 @@ def _registry_person(key: bytes, entry: RegistryEntry) -> dict[str, Any]:
             "national_id": entry.cccd, "nationality": "VN", "passport_no": None}
 
 
-def _foreign_person(key: bytes, rec: DoseRecord) -> dict[str, Any]:
+class ForeignRecord(Protocol):
+    """What a foreigner's person row is made of: a `DoseRecord`, or a row of its columns."""
+
+    @property
+    def passport_no(self) -> str | None: ...
+    @property
+    def nationality(self) -> str: ...
+    @property
+    def full_name(self) -> str | None: ...
+    @property
+    def dob(self) -> date | None: ...
+    @property
+    def sex(self) -> str | None: ...
+
+
+def foreign_person(key: bytes, rec: ForeignRecord) -> dict[str, Any]:
+    """The person row of a foreigner, identified by nationality and passport (the registry holds citizens only)."""
     assert rec.passport_no is not None and rec.full_name and rec.dob
     passport = rec.passport_no.upper()
     return {"id": pseudonym(key, f"P:{rec.nationality}", passport), "kind": "foreign", "registry_id": None,
@@ -128,11 +148,11 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
     are disjoint, so parallel tasks never decide the same record); returns counts only (no personal data)."""
     outcomes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    query = select(DoseRecord).where(DoseRecord.status == "valid").order_by(DoseRecord.id)
+    query = select(*_MATCH_COLUMNS).where(DoseRecord.status == "valid").order_by(DoseRecord.id)
     if partition is not None:
         query = query.where(partition.of_records(DoseRecord.id))
     with session_scope(db_url) as session:
-        records = session.scalars(query).all()
+        records = session.execute(query).all()  # plain rows: matching only reads them
         citizens = [r for r in records if r.nationality == "VN"]
         decided = match_identities([RecordIdentity(r.full_name, r.dob, r.sex, r.national_id) for r in citizens],
                                    registry, config)
@@ -145,7 +165,7 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
         for rec in records:
             person: dict[str, Any] | None = None
             if rec.nationality != "VN":
-                person = _foreign_person(key, rec)
+                person = foreign_person(key, rec)
                 row: dict[str, Any] = {"outcome": "FOREIGN", "method": "passport", "reason": "foreign_national", "score": 1.0,
                        "evidence": {}, "candidate_registry_ids": []}
             else:
@@ -161,13 +181,17 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
             if person is not None and person_id is not None:
                 persons[person_id] = person
             decisions.append({"dose_record_id": rec.id, "cycle_id": cycle_id, "person_id": person_id, **row})
-            updates.append({"id": rec.id, "status": "matched" if person else "flagged",
-                            "status_reason": None if person else row["reason"], "person_id": person_id})
+            updates.append({"rec_id": rec.id, "new_status": "matched" if person else "flagged",
+                            "new_reason": None if person else row["reason"], "new_person": person_id})
             outcomes[row["outcome"]] += 1
             reasons[row["reason"]] += 1
-        session.expunge_all()
         save_persons(session, persons)
         if decisions:
-            session.execute(insert(MatchDecision), decisions)
-            session.execute(update(DoseRecord), updates)
+            # Core executemany on the tables: no ORM bookkeeping per row (nothing in the session holds them)
+            decisions_table = MatchDecision.metadata.tables[MatchDecision.__tablename__]
+            records_table = DoseRecord.metadata.tables[DoseRecord.__tablename__]
+            session.execute(insert(decisions_table), decisions)
+            session.execute(update(records_table).where(records_table.c.id == bindparam("rec_id")).values(
+                status=bindparam("new_status"), status_reason=bindparam("new_reason"),
+                person_id=bindparam("new_person")), updates)
     return MatchSummary(outcomes=dict(outcomes), reasons=dict(reasons))

@@ -18,20 +18,20 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vaxpass.pipeline.validate import _frame, load_history
+from vaxpass.pipeline.validate import batch_rows, dose_frame, load_history
 from vaxpass.quality import ERROR, QualityReport, validate_dose_records
 from vaxpass.registry.adapter import PopulationRegistry
 from vaxpass.registry.config import MatchConfig
 from vaxpass.registry.history import link_key
 from vaxpass.registry.match import (
     RecordIdentity,
-    _foreign_person,
+    foreign_person,
     match_identities,
     person_from_registry,
     save_persons,
 )
 from vaxpass.review.fields import FieldProblem
-from vaxpass.store.models import DoseRecord, LandedFile, MatchDecision, QualityResult, QualityRun, RawRecord
+from vaxpass.store.models import DoseRecord, MatchDecision, QualityResult, QualityRun
 
 _COLUMNS = ("full_name", "dob", "sex", "national_id", "phone", "vaccine_raw", "vaccine_mp", "dose_number",
             "vaccination_date", "lot", "nationality", "passport_no")
@@ -66,12 +66,8 @@ def judge(session: Session, records: Sequence[DoseRecord], *, run_date: date,
         by_site[rec.site_code].append(rec)
     reports: dict[str, QualityReport] = {}
     for site_code, recs in sorted(by_site.items()):
-        rows = session.execute(
-            select(DoseRecord, RawRecord, LandedFile.source_name)
-            .join(RawRecord, RawRecord.id == DoseRecord.raw_record_id)
-            .join(LandedFile, LandedFile.id == RawRecord.landed_file_id)
-            .where(DoseRecord.id.in_([r.id for r in recs])).order_by(DoseRecord.id)).tuples().all()
-        batch = _frame(list(rows))
+        rows = sorted(batch_rows(session, DoseRecord.id.in_([r.id for r in recs])), key=lambda r: r.id)
+        batch = dose_frame(rows)
         reports[site_code] = validate_dose_records(batch, run_date=run_date, suite_dir=suite_dir,
                                                    history=load_history(session, site_code, batch))
     return reports
@@ -140,7 +136,7 @@ def match_records(session: Session, registry: PopulationRegistry, records: Seque
         rec.status, rec.status_reason = ("matched", None) if person_id else ("flagged", d.reason)
     for rec in valid:
         if rec.nationality != "VN":
-            person = _foreign_person(key, rec)
+            person = foreign_person(key, rec)
             save_persons(session, {person["id"]: person})
             session.add(MatchDecision(dose_record_id=rec.id, cycle_id=cycle_id, outcome="FOREIGN",
                                       method="passport", reason="foreign_national", score=1.0, evidence={},

@@ -204,7 +204,7 @@ class DoseRecord(Base):
     __tablename__ = "dose_records"
     __table_args__ = (
         UniqueConstraint("site_code", "source_key", "version"),
-        Index("ix_dose_records_status", "status"),
+        Index("ix_dose_records_status_site", "status", "site_code"),  # a site's new / matched records
         # Partial: a record is written without a person (matching sets it) and mostly without a passport
         # number, so bulk extraction pays nothing for these two; `x = …` and `x IN (…)` lookups still use them.
         Index("ix_dose_records_person", "person_id", sqlite_where=text("person_id IS NOT NULL"),
@@ -282,6 +282,7 @@ class Person(Base):
     """A person certificates are issued to. `id` is the pseudonymous id used everywhere outside this store."""
 
     __tablename__ = "persons"
+    __table_args__ = (Index("ix_persons_national_id", "national_id"),)  # the dose-history look-ups
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))  # citizen | foreign
     registry_id: Mapped[int | None] = mapped_column(Integer, unique=True)
