@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
-from vaxpass.confirmation.document import ConfirmationHeader, ConfirmedDose, render_confirmation
+from vaxpass.confirmation.document import ConfirmationHeader, ConfirmedDose, render_confirmation, root_of
 from vaxpass.signing.keystore import load_signer
 from vaxpass.signing.merkle import MerkleTree, verify_inclusion
 from vaxpass.signing.pades import PadesSigner, validate_pdf
@@ -47,3 +48,22 @@ def test_leaf_changes_with_any_field() -> None:
     assert base.leaf() != changed.leaf()
     with pytest.raises(ValueError):
         MerkleTree.build([])
+
+
+def test_long_list_spans_pages_with_every_row_and_the_root_last(tmp_path: Path) -> None:
+    """Written without fpdf2: every row lands on some page, rows do not run over the page break, a name too
+    wide for its column is kept whole (squeezed), and the root closes the last page."""
+    long_name = "Tôn Nữ Hoàng Phương Nguyễn Thị Thanh Xuân Đặng"
+    doses = [ConfirmedDose(i, str(i), long_name if i == 77 else f"Người {i}", "1990-03-07", "001190000002",
+                           "Vero Cell", 1, "2021-09-01", "LOT1", f"{i:064x}") for i in range(1, 201)]
+    tree = MerkleTree.build([d.leaf() for d in doses])
+    pdf = render_confirmation(HEADER, doses, tree.root, tree.levels[0])
+    assert pdf == render_confirmation(HEADER, doses, tree.root)  # leaf hashes given or computed: same file
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+    assert len(pages) > 4
+    text = "\n".join(pages)
+    assert all(f"Người {i}\n" in text or f"Người {i} " in text for i in range(1, 201) if i != 77)
+    assert long_name in text
+    assert tree.root.hex() in pages[-1].replace("\n", "") and tree.root.hex() not in pages[0].replace("\n", "")
+    assert root_of(pdf) == (tree.root, 200)
+    assert tree.levels[0][199].hex()[:16] in pages[-1]
