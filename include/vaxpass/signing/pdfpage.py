@@ -14,6 +14,7 @@ import io
 import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
+from itertools import repeat
 
 from fontTools import subset
 from fontTools.ttLib import TTFont
@@ -75,11 +76,16 @@ class EmbeddedFont:
     def encode(self, text: str) -> bytes:
         """`text` (NFC) as a hex string of glyph ids; a character the font lacks becomes .notdef (a box)."""
         codes = self._codes
-        return ("<" + "".join(codes.get(c, "0000") for c in unicodedata.normalize("NFC", text)) + ">").encode()
+        if not text.isascii():  # ASCII is its own NFC form: dates, ID numbers and hex skip the normalisation
+            text = unicodedata.normalize("NFC", text)
+        return ("<" + "".join(map(codes.get, text, repeat("0000"))) + ">").encode()
 
     def width(self, text: str, size: float) -> float:
         """The advance width of `text` at `size` points, in points."""
-        return sum(self._advance.get(c, self._widths[0]) for c in unicodedata.normalize("NFC", text)) * size / 1000
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
+        advance, missing = self._advance, self._widths[0]
+        return sum(advance.get(c, missing) for c in text) * size / 1000
 
     def objects(self, first: int) -> dict[int, bytes]:
         """The font's five objects, numbered from `first` (the Type0 font itself is `first`)."""
