@@ -52,3 +52,11 @@ def test_known_vector() -> None:
     a, b = hashlib.sha256(b"\x00a").digest(), hashlib.sha256(b"\x00b").digest()
     assert MerkleTree.build([b"a", b"b"]).root == hashlib.sha256(b"\x01" + a + b).digest()
     assert len(MerkleTree.build(data(100_000)).proof(12345)) == 17
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 11, 64, 97])
+def test_all_proofs_in_one_pass_equal_each_proof_and_verify(n: int) -> None:
+    tree = MerkleTree.build(data(n))
+    proofs = tree.proofs()
+    assert proofs == [tree.proof(i) for i in range(n)]
+    assert all(verify_inclusion(d, i, n, proofs[i], tree.root) for i, d in enumerate(data(n)))

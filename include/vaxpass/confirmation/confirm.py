@@ -15,7 +15,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from vaxpass.confirmation.document import ConfirmationHeader, ConfirmedDose, render_confirmation, root_of
@@ -28,6 +28,8 @@ from vaxpass.store import session_scope
 from vaxpass.store.models import ConfirmationItem, Cycle, DoseRecord, FacilityConfirmation, RawRecord, Site
 
 _REASON = "Xác nhận tiêm chủng / Vaccination confirmation"
+_CHUNK = 5_000  # confirmation_items rows per INSERT executemany
+_ITEMS: Table = ConfirmationItem.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def confirm_site(db_url: str, signer: Signer, *, cycle_id: str, site_code: str, 
         header = ConfirmationHeader(site_code=site.code, site_name=site.name, district_name=site.district_name,
                                     head_of_facility=site.head_of_facility, cycle_id=cycle_id,
                                     run_date=cycle.run_date)
-        signed = PadesSigner(signer).sign(render_confirmation(header, doses, tree.root), reason=_REASON,
+        leaves = tree.levels[0]
+        signed = PadesSigner(signer).sign(render_confirmation(header, doses, tree.root, leaves), reason=_REASON,
                                           location=f"{site.district_name}, Hà Nội")
         kid = register_signer(session, signer, purpose="facility", store_ref=store_ref)
         sequence = (session.scalar(select(func.max(FacilityConfirmation.sequence)).filter_by(
@@ -94,9 +97,12 @@ def confirm_site(db_url: str, signer: Signer, *, cycle_id: str, site_code: str, 
             status="signed", signed_at=at, document=signed)
         session.add(confirmation)
         session.flush()
-        session.add_all(ConfirmationItem(
-            confirmation_id=confirmation.id, dose_record_id=d.record_id, leaf_index=i,
-            leaf_hash=tree.levels[0][i].hex(), proof=[h.hex() for h in tree.proof(i)]) for i, d in enumerate(doses))
+        proofs = tree.proofs()
+        for first in range(0, len(doses), _CHUNK):  # Core executemany: no ORM object per record
+            session.execute(insert(_ITEMS), [
+                {"confirmation_id": confirmation.id, "dose_record_id": doses[i].record_id, "leaf_index": i,
+                 "leaf_hash": leaves[i].hex(), "proof": [h.hex() for h in proofs[i]]}
+                for i in range(first, min(first + _CHUNK, len(doses)))])
         return ConfirmationSummary(site_code, confirmation.id, sequence, len(doses), tree.root.hex(), kid)
 
 

@@ -6,6 +6,7 @@ the number of leaves, so a printed page can be tied back to the signed root and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 from pypdf import PdfReader
+
+from vaxpass.signing.pdfpage import MM, EmbeddedFont, PdfTemplate, pdf_stream, pdf_text_string
 
 FONTS = resources.files("vaxpass.signing").joinpath("fonts")
 
@@ -70,51 +71,152 @@ def root_of(pdf: bytes) -> tuple[bytes, int]:
         raise ValueError("not a vaxpass confirmation: no Merkle root in its metadata") from None
 
 
-def _pdf() -> FPDF:
-    pdf = FPDF(orientation="L", format="A4")
-    pdf.add_font("DejaVu", "", str(FONTS.joinpath("DejaVuSans.ttf")))
-    pdf.add_font("DejaVu", "B", str(FONTS.joinpath("DejaVuSans-Bold.ttf")))
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_creator("vaxpass")
-    return pdf
+# A4 landscape in mm, laid out as fpdf2 did: 10 mm margins, a page break 15 mm above the bottom edge
+_WIDTH, _HEIGHT, _MARGIN, _BREAK, _CELL_MARGIN = 297.0, 210.0, 10.0, 15.0, 1.0
+_ROW, _HEAD_ROW = 5.0, 6.0
+# object numbers: the catalog and the two fonts are shared by every list; the page tree, the info and one
+# page plus its content per page are each list's own
+_CATALOG, _REGULAR, _BOLD, _PAGES, _INFO, _FIRST_PAGE = 1, 2, 7, 12, 13, 14
 
 
-def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDose], merkle_root: bytes) -> bytes:
-    """The unsigned PDF; `merkle_root` is the RFC 9162 root over `[d.leaf() for d in doses]` in this order."""
-    pdf = _pdf()
-    # machine-readable copy of what the footer prints, for `root_of` (the signature covers the metadata too)
-    pdf.set_keywords(f"{_ROOT_KEY}{merkle_root.hex()} {_LEAVES_KEY}{len(doses)}")
-    pdf.set_title(f"Danh sách xác nhận tiêm chủng {header.site_code} {header.cycle_id}")
-    pdf.add_page()
-    pdf.set_font("DejaVu", "B", 14)
-    pdf.cell(0, 8, "DANH SÁCH XÁC NHẬN TIÊM CHỦNG / VACCINATION CONFIRMATION LIST",
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="C")
-    pdf.set_font("DejaVu", "", 10)
+class _Layout:
+    """What every list shares, built once per process: the fonts (subset once to their whole Vietnamese and
+    Latin repertoire, as `signing.pdfpage` does for certificates), the column grid and the column titles."""
+
+    def __init__(self) -> None:
+        self.regular = EmbeddedFont(str(FONTS.joinpath("DejaVuSans-vi.ttf")), "VXPDFA+DejaVuSans")
+        self.bold = EmbeddedFont(str(FONTS.joinpath("DejaVuSans-Bold-vi.ttf")), "VXPDFB+DejaVuSans-Bold")
+        fixed = sum(w for _, w in _COLUMNS)
+        widths = [w or _WIDTH - 2 * _MARGIN - fixed for _, w in _COLUMNS]
+        self.lefts = [_MARGIN + sum(widths[:i]) for i in range(len(widths))]
+        self.widths = widths
+        self.right = _MARGIN + sum(widths)
+        self.template = PdfTemplate({_CATALOG: b"<</Type /Catalog /Pages %d 0 R>>" % _PAGES,
+                                     **self.regular.objects(_REGULAR), **self.bold.objects(_BOLD)},
+                                    None, root=_CATALOG, info=_INFO)
+
+    def text(self, font: EmbeddedFont, tag: bytes, size: float, text: str, left: float, top: float, h: float,
+             *, room: float | None = None, center: bool = False) -> bytes:
+        """One line of text as fpdf2's cell places it (baseline at top + h/2 + 0.3 font size, in mm from the
+        top); squeezed horizontally when wider than `room` (points), so nothing overprints the next cell."""
+        baseline = (_HEIGHT - (top + h / 2 + 0.3 * size / MM)) * MM
+        x = left * MM
+        if room is not None or center:
+            width = font.width(text, size)
+            if center:
+                x = (_WIDTH * MM - width) / 2
+            elif room is not None and width > room:  # the scale is graphics state: set back after the text
+                return b"BT /%s %.2f Tf %.1f Tz %.2f %.2f Td %s Tj 100 Tz ET\n" % (
+                    tag, size, 100 * room / width, x, baseline, font.encode(text))
+        return b"BT /%s %.2f Tf %.2f %.2f Td %s Tj ET\n" % (tag, size, x, baseline, font.encode(text))
+
+    def header_row(self, top: float) -> bytes:
+        return b"".join(self.text(self.bold, b"F2", 8, title, left + _CELL_MARGIN, top, _HEAD_ROW,
+                                  room=(width - 2 * _CELL_MARGIN) * MM)
+                        for (title, _), left, width in zip(_COLUMNS, self.lefts, self.widths, strict=True))
+
+    def grid(self, top: float, rows: int) -> bytes:
+        """The table's rules: the title row, then `rows` rows, every cell boxed."""
+        bottom = top + _HEAD_ROW + rows * _ROW
+        ys = [top, *(top + _HEAD_ROW + i * _ROW for i in range(rows + 1))]
+        lines = [b"%.2f %.2f m %.2f %.2f l" % (_MARGIN * MM, (_HEIGHT - y) * MM, self.right * MM, (_HEIGHT - y) * MM)
+                 for y in ys]
+        lines += [b"%.2f %.2f m %.2f %.2f l" % (x * MM, (_HEIGHT - top) * MM, x * MM, (_HEIGHT - bottom) * MM)
+                  for x in (*self.lefts, self.right)]
+        return b"%.3f w\n" % (0.2 * MM) + b"\n".join(lines) + b" S\n"
+
+    def rows(self, top: float, rows: Sequence[tuple[str, ...]]) -> bytes:
+        """The table's body from `top` (mm): only the name, ID and vaccine cells can be wider than their column."""
+        out = []
+        regular = self.regular
+        squeeze = {1, 3, 4}
+        rooms = [(w - 2 * _CELL_MARGIN) * MM for w in self.widths]
+        for r, cells in enumerate(rows):
+            y = top + r * _ROW
+            for c, text in enumerate(cells):
+                out.append(self.text(regular, b"F1", 8, text, self.lefts[c] + _CELL_MARGIN, y, _ROW,
+                                     room=rooms[c] if c in squeeze else None))
+        return b"".join(out)
+
+
+@functools.cache
+def _layout() -> _Layout:
+    return _Layout()
+
+
+def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDose], merkle_root: bytes,
+                        leaf_hashes: Sequence[bytes] | None = None) -> bytes:
+    """The unsigned PDF; `merkle_root` is the RFC 9162 root over `[d.leaf() for d in doses]` in this order
+    (`leaf_hashes`, when given, are that tree's leaf hashes, so they need not be computed again).
+
+    Written directly, not through fpdf2: a list has tens of thousands of cells, and fpdf2's per-cell layout
+    was three quarters of the confirm stage. Each row is a few text operators; the rules are drawn once per
+    page; the fonts are the same objects in every list."""
+    layout = _layout()
+    if leaf_hashes is None:
+        leaf_hashes = [hashlib.sha256(b"\x00" + d.leaf()).digest() for d in doses]
+    body = [(str(i), d.full_name, d.dob, d.national_id, d.vaccine, str(d.dose_number), d.vaccination_date,
+             leaf.hex()[:16]) for i, (d, leaf) in enumerate(zip(doses, leaf_hashes, strict=True), start=1)]
+    intro = [b"/DeviceGray cs 0 g\n",
+             layout.text(layout.bold, b"F2", 14, "DANH SÁCH XÁC NHẬN TIÊM CHỦNG / VACCINATION CONFIRMATION LIST",
+                         _MARGIN, _MARGIN, 8, center=True)]
+    top = _MARGIN + 8
     for line in (f"Cơ sở tiêm chủng / Site: {header.site_name} ({header.site_code}), {header.district_name}",
                  f"Thủ trưởng cơ sở / Head of facility: {header.head_of_facility}",
                  f"Chu kỳ / Cycle: {header.cycle_id} — {header.run_date:%d/%m/%Y} — {len(doses)} mũi tiêm / doses"):
-        pdf.cell(0, 6, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.ln(2)
-    pdf.set_font("DejaVu", "B", 8)
-    width = pdf.epw
-    fixed = sum(w for _, w in _COLUMNS)
-    widths = [w or width - fixed for _, w in _COLUMNS]
-    for (title, _), w in zip(_COLUMNS, widths, strict=True):
-        pdf.cell(w, 6, title, border=1)
-    pdf.ln()
-    pdf.set_font("DejaVu", "", 8)
-    for i, dose in enumerate(doses, start=1):
-        leaf = hashlib.sha256(b"\x00" + dose.leaf()).hexdigest()[:16]
-        cells = (str(i), dose.full_name, dose.dob, dose.national_id, dose.vaccine, str(dose.dose_number),
-                 dose.vaccination_date, leaf)
-        for text, w in zip(cells, widths, strict=True):
-            pdf.cell(w, 5, text, border=1)
-        pdf.ln()
-    pdf.ln(3)
-    pdf.set_font("DejaVu", "B", 9)
-    pdf.multi_cell(0, 5, f"Gốc Merkle / Merkle root (RFC 9162, SHA-256, {len(doses)} leaves): {merkle_root.hex()}",
-                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font("DejaVu", "", 9)
-    pdf.multi_cell(0, 5, "Thủ trưởng cơ sở ký số xác nhận danh sách trên / The head of facility digitally signs "
-                         "this list (PAdES).", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    return bytes(pdf.output())
+        intro.append(layout.text(layout.regular, b"F1", 10, line, _MARGIN, top, 6))
+        top += 6
+    top += 2
+    bottom = _HEIGHT - _BREAK
+    footer = [(layout.bold, b"F2", f"Gốc Merkle / Merkle root (RFC 9162, SHA-256, {len(doses)} leaves):"),
+              (layout.bold, b"F2", merkle_root.hex()),
+              (layout.regular, b"F1", "Thủ trưởng cơ sở ký số xác nhận danh sách trên / The head of facility "
+                                      "digitally signs this list (PAdES).")]
+    pages: list[bytes] = []
+    content = intro
+    start = 0
+    while True:
+        fit = max(0, int((bottom - top - _HEAD_ROW) // _ROW))
+        chunk = body[start:start + fit]
+        if chunk:
+            content += [layout.grid(top, len(chunk)), layout.header_row(top),
+                        layout.rows(top + _HEAD_ROW, chunk)]
+            top += _HEAD_ROW + len(chunk) * _ROW
+            start += len(chunk)
+        if start >= len(body):
+            if top + 3 + 5 * len(footer) > bottom:  # the footer on a page of its own
+                pages.append(b"".join(content))
+                content, top = [b"/DeviceGray cs 0 g\n"], _MARGIN
+            else:
+                top += 3
+            for font, tag, text in footer:
+                content.append(layout.text(font, tag, 9, text, _MARGIN, top, 5))
+                top += 5
+            pages.append(b"".join(content))
+            break
+        pages.append(b"".join(content))
+        content, top = [b"/DeviceGray cs 0 g\n"], _MARGIN
+    return _document(layout, header, len(doses), merkle_root, pages)
+
+
+def _document(layout: _Layout, header: ConfirmationHeader, leaves: int, merkle_root: bytes,
+              pages: Sequence[bytes]) -> bytes:
+    numbers = [_FIRST_PAGE + 2 * i for i in range(len(pages))]
+    total = len(pages)
+    own = {
+        _PAGES: b"<</Type /Pages /Kids [%s] /Count %d /MediaBox [0 0 %.2f %.2f]>>"
+                % (b" ".join(b"%d 0 R" % n for n in numbers), total, _WIDTH * MM, _HEIGHT * MM),
+        # machine-readable copy of what the footer prints, for `root_of` (the signature covers the metadata too)
+        _INFO: b"<</Title %s /Keywords (%s) /Creator (vaxpass) /Producer (vaxpass) /CreationDate (D:%s000000Z)>>"
+               % (pdf_text_string(f"Danh sách xác nhận tiêm chủng {header.site_code} {header.cycle_id}"),
+                  f"{_ROOT_KEY}{merkle_root.hex()} {_LEAVES_KEY}{leaves}".encode("ascii"),
+                  header.run_date.strftime("%Y%m%d").encode()),
+    }
+    for k, (number, content) in enumerate(zip(numbers, pages, strict=True), start=1):
+        number_line = layout.text(layout.regular, b"F1", 8, f"Trang / Page {k}/{total}", _MARGIN,
+                                  _HEIGHT - _BREAK + 3, 5)
+        own[number] = (b"<</Type /Page /Parent %d 0 R /Resources <</Font <</F1 %d 0 R /F2 %d 0 R>>"
+                       b" /ProcSet [/PDF /Text]>> /Contents %d 0 R>>" % (_PAGES, _REGULAR, _BOLD, number + 1))
+        own[number + 1] = pdf_stream(b"", content + number_line)
+    file_id = hashlib.sha256(f"{header.site_code}|{header.cycle_id}|".encode() + merkle_root).digest()[:16]
+    return layout.template.document(own, file_id)

@@ -63,6 +63,21 @@ class MerkleTree:
             index //= 2
         return path
 
+    def proofs(self) -> list[list[bytes]]:
+        """Every leaf's audit path (as `proof(i)` for each i), in one pass over the levels."""
+        paths: list[list[bytes]] = [[] for _ in range(self.size)]
+        span = 1  # leaves under one node of the current level
+        for level in self.levels[:-1]:
+            count = len(level)
+            for node in range(count):
+                sibling = node ^ 1
+                if sibling < count:
+                    hashed = level[sibling]
+                    for leaf in range(node * span, min((node + 1) * span, self.size)):
+                        paths[leaf].append(hashed)
+            span *= 2
+        return paths
+
 
 def verify_inclusion(data: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> bool:
     """RFC 9162 §2.1.3.2: does `data` sit at `index` of the tree of `tree_size` leaves with this `root`?"""

@@ -14,6 +14,7 @@ import io
 import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
+from itertools import repeat
 
 from fontTools import subset
 from fontTools.ttLib import TTFont
@@ -75,11 +76,16 @@ class EmbeddedFont:
     def encode(self, text: str) -> bytes:
         """`text` (NFC) as a hex string of glyph ids; a character the font lacks becomes .notdef (a box)."""
         codes = self._codes
-        return ("<" + "".join(codes.get(c, "0000") for c in unicodedata.normalize("NFC", text)) + ">").encode()
+        if not text.isascii():  # ASCII is its own NFC form: dates, ID numbers and hex skip the normalisation
+            text = unicodedata.normalize("NFC", text)
+        return ("<" + "".join(map(codes.get, text, repeat("0000"))) + ">").encode()
 
     def width(self, text: str, size: float) -> float:
         """The advance width of `text` at `size` points, in points."""
-        return sum(self._advance.get(c, self._widths[0]) for c in unicodedata.normalize("NFC", text)) * size / 1000
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
+        advance, missing = self._advance, self._widths[0]
+        return sum(advance.get(c, missing) for c in text) * size / 1000
 
     def objects(self, first: int) -> dict[int, bytes]:
         """The font's five objects, numbered from `first` (the Type0 font itself is `first`)."""
@@ -112,10 +118,13 @@ class PdfTemplate:
     """The shared objects of a family of PDFs, serialised once (header and all), with their cross-reference
     entries; `document` appends one document's own objects and the cross-reference table."""
 
-    def __init__(self, shared: Mapping[int, bytes], own: Iterable[int], *, root: int, info: int) -> None:
-        self._own = sorted(own)
-        self._size = max([*shared, *self._own]) + 1
-        if set(shared) & set(self._own) or set(range(1, self._size)) != set(shared) | set(self._own):
+    def __init__(self, shared: Mapping[int, bytes], own: Iterable[int] | None, *, root: int, info: int) -> None:
+        """`own` None: each document gives its own objects, numbered on from the shared ones (a document of
+        any number of pages)."""
+        self._own = None if own is None else sorted(own)
+        self._size = max([*shared, *(self._own or ())]) + 1
+        if set(shared) & set(self._own or ()) or (
+                set(range(1, self._size)) != set(shared) | set(self._own or ())):
             raise ValueError("object numbers must be 1..N, each shared or own")
         head = io.BytesIO()
         head.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
@@ -124,24 +133,26 @@ class PdfTemplate:
             self._offsets[number] = head.tell()
             head.write(b"%d 0 obj\n%s\nendobj\n" % (number, shared[number]))
         self._head = head.getvalue()
-        self._trailer = b"trailer\n<</Size %d /Root %d 0 R /Info %d 0 R" % (self._size, root, info)
+        self._trailer = b"trailer\n<</Size %%d /Root %d 0 R /Info %d 0 R" % (root, info)
 
     def document(self, own: Mapping[int, bytes], file_id: bytes) -> bytes:
         """The whole file: the shared part, then `own` objects (each number given at construction), the
         cross-reference table and the trailer with `file_id` (16 bytes) as both halves of /ID."""
-        if sorted(own) != self._own:
+        numbers = sorted(own)
+        size = self._size if self._own is not None else self._size + len(numbers)
+        if numbers != (self._own if self._own is not None else list(range(self._size, size))):
             raise ValueError("the document must give exactly its own objects")
         parts = [self._head]
         offsets = dict(self._offsets)
         at = len(self._head)
-        for number in self._own:
+        for number in numbers:
             obj = b"%d 0 obj\n%s\nendobj\n" % (number, own[number])
             offsets[number] = at
             at += len(obj)
             parts.append(obj)
-        xref = [b"xref\n0 %d\n0000000000 65535 f\r\n" % self._size]
-        xref += [b"%010d 00000 n\r\n" % offsets[n] for n in range(1, self._size)]
+        xref = [b"xref\n0 %d\n0000000000 65535 f\r\n" % size]
+        xref += [b"%010d 00000 n\r\n" % offsets[n] for n in range(1, size)]
         ident = file_id.hex().upper().encode("ascii")
         parts += xref
-        parts.append(self._trailer + b" /ID [<%s> <%s>]>>\nstartxref\n%d\n%%%%EOF\n" % (ident, ident, at))
+        parts.append(self._trailer % size + b" /ID [<%s> <%s>]>>\nstartxref\n%d\n%%%%EOF\n" % (ident, ident, at))
         return b"".join(parts)
