@@ -98,6 +98,13 @@ def vaxpass_issuance() -> None:
     # rest of the city goes on, and the notifier tells the data engineers.
     @task(inlets=[LANDING], outlets=[QUALITY], on_success_callback=[QualityHoldNotifier()])
     def validate(extracted: dict[str, Any], **context: Any) -> dict[str, Any]:
+        import logging
+        import sys
+
+        # the worker imports Great Expectations once before forking task processes (vaxpass.preload); without
+        # it this task pays GE's import itself (7-10 CPU-s). tests/deploy checks this line.
+        preloaded = "great_expectations" in sys.modules
+        logging.getLogger(__name__).info("great_expectations preloaded by the worker: %s", preloaded)
         from vaxpass.pipeline import stages
 
         run = context["dag_run"]

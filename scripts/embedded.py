@@ -15,6 +15,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+CONFIG = REPO / "config"
 
 # SimpleAuthManager roles: VIEWER < USER < OP < ADMIN. Reviewers need USER to answer a gate; managers read.
 ENGINEER, MANAGER = "engineer", "manager"
@@ -71,6 +72,9 @@ def airflow_env(*, airflow_home: Path, vaxpass_home: Path, users: dict[str, str]
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "VAXPASS_HOME": str(vaxpass_home),
+        # config/airflow_local_settings.py: preloads Great Expectations and the stages into the scheduler
+        # before its LocalExecutor forks the task workers (vaxpass.preload)
+        "PYTHONPATH": os.pathsep.join(p for p in (str(CONFIG), env.get("PYTHONPATH", "")) if p),
     })
     if ops_url:
         env["VAXPASS_DB_URL"] = ops_url

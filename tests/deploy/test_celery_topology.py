@@ -32,6 +32,12 @@ def test_a_cycle_runs_on_two_celery_workers(celery_topology: Callable[..., Celer
     assert {t["task_id"] for t in ran} >= {"start_cycle", "extract", "validate", "match", "issue_clean",
                                            "issue_reviewed", "finish_cycle"}
 
+    # the workers preloaded Great Expectations before forking (config/airflow_local_settings.py,
+    # vaxpass.preload): every validate task process found it already imported
+    logs = topology.task_logs(run_id, "validate")
+    assert len(logs) == sum(t["task_id"] == "validate" for t in tis), len(logs)
+    assert all("great_expectations preloaded by the worker: True" in log for log in logs), logs[:1]
+
     counts = check_certificates(topology)
     tally = reconcile(topology)
     assert tally["issued"] == counts["current"]

@@ -112,7 +112,7 @@ class CeleryTopology:
         from cryptography.fernet import Fernet
 
         self.env.update({
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), self.env["PYTHONPATH"]) if p),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
@@ -250,12 +250,18 @@ class CeleryTopology:
         engine = create_engine(self.metadata_url)
         try:
             with engine.connect() as conn:
-                rows = conn.execute(text("SELECT task_id, map_index, state, hostname, try_number FROM task_instance "
+                rows = conn.execute(text("SELECT task_id, map_index, state, hostname, try_number, duration "
+                                         "FROM task_instance "
                                          "WHERE dag_id = :d AND run_id = :r ORDER BY task_id, map_index"),
                                     {"d": DAG_ID, "r": run_id}).mappings().all()
         finally:
             engine.dispose()
         return [dict(r) for r in rows]
+
+    def task_logs(self, run_id: str, task_id: str) -> list[str]:
+        """The local log files of a task's instances (every component runs on this machine)."""
+        folder = self.tmp / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return [p.read_text(errors="replace") for p in sorted(folder.rglob("*.log"))]
 
     def task_states(self, run_id: str) -> list[tuple[str, int, str | None]]:
         return [(t["task_id"], t["map_index"], t["state"]) for t in self.task_instances(run_id)]
