@@ -4,8 +4,9 @@ and Redis, every component a subprocess in its own process group.
 `airflow db migrate`, then scheduler, dag-processor, triggerer, api-server (a free port) and Celery workers
 with distinct names. Both workers run on one host here, so each reports its own name as the task instance's
 hostname (`[core] hostname_callable`, see `worker_name.py`); on separate machines the real hostnames differ.
-The broker is a dedicated Redis database flushed at start and a queue named for this topology only (other
-engineers share the Redis server); Celery's results go to the Airflow metadata database on PostgreSQL.
+The broker is a Redis database shared with other runs (another engineer's, a CI run on the same machine) and
+a queue named for this topology only: nothing is flushed, so two topologies never drop each other's messages;
+Celery's results go to the Airflow metadata database on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -131,9 +132,6 @@ class CeleryTopology:
             self._run([py, "-m", "vaxpass.cli", "reviewer", "add", "--user", reviewer_name(district),
                        "--district", district], self.env)
         self._run([str(BIN / "airflow"), "db", "migrate"], self.env)
-        import redis
-
-        redis.Redis.from_url(REDIS_URL).flushdb()
 
     def _run(self, cmd: list[str], env: dict[str, str]) -> None:
         proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
