@@ -178,14 +178,29 @@ class CeleryTopology:
         except httpx.HTTPError:
             return False
 
+    @staticmethod
+    def _retrying(call: Callable[[], httpx.Response], attempts: int = 4) -> httpx.Response:
+        """An idempotent request (a token, a GET) retried when the api-server does not answer in time: on a
+        loaded machine its single worker can stall for over 30 s, and one slow answer must not fail a test
+        whose subject is the cycle, not the API's latency."""
+        for attempt in range(attempts):
+            try:
+                return call()
+            except (httpx.TimeoutException, httpx.ConnectError):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def token(self, user: str) -> dict[str, str]:
-        resp = httpx.post(self.base + "/auth/token", json={"username": user, "password": self.passwords[user]},
-                          timeout=30)
+        resp = self._retrying(lambda: httpx.post(
+            self.base + "/auth/token", json={"username": user, "password": self.passwords[user]}, timeout=30))
         assert resp.status_code == 201, (user, resp.status_code, resp.text)
         return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
     def get(self, path: str, user: str = "engineer", **kwargs: Any) -> httpx.Response:
-        return httpx.get(self.base + path, headers=self.token(user), timeout=30, **kwargs)
+        headers = self.token(user)
+        return self._retrying(lambda: httpx.get(self.base + path, headers=headers, timeout=30, **kwargs))
 
     def trigger(self) -> str:
         resp = httpx.post(f"{self.base}/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None},
