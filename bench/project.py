@@ -65,7 +65,9 @@ def nightly(result: dict[str, Any]) -> str:
         lines.append(f"\nNot in the table: in Airflow every validate task is its own process and first imports "
                      f"Great Expectations ({imports:,.1f} CPU-s measured in a fresh interpreter), unless its site has "
                      f"nothing new: up to {sites} sites × {imports:,.1f} = {sites * imports:,.0f} CPU-s, "
-                     f"{sites * imports / 2 / 60:,.1f} min on 2 cores per cycle (this benchmark pays it once).")
+                     f"{sites * imports / 2 / 60:,.1f} min on 2 cores per cycle (this benchmark pays it once) — "
+                     f"unless the worker preloaded it before forking its task processes, as deployed workers do "
+                     f"by default (`VAXPASS_PRELOAD`, docs/production.md): then each worker pays it once at start.")
     return "\n".join(lines)
 
 
