@@ -44,27 +44,12 @@ def make_uvci(seed: bytes, *, country: str = "VN") -> str:
     """A checksummed UVCI whose opaque id is the first 16 base32 characters of SHA-256(seed)."""
     if not seed:
         raise SigningError("a UVCI seed is required (an empty seed would give every certificate the same id)")
-    head = _PREFIX_SUMS.get(country)
-    if head is None:
-        if not _COUNTRY.fullmatch(country):
-            raise SigningError("UVCI country must be two upper-case letters")
-        head = _PREFIX_SUMS[country] = _prefix_sum(country)
+    if not _COUNTRY.fullmatch(country):
+        raise SigningError("UVCI country must be two upper-case letters")
     # base32 works in 5-byte groups: the first 10 bytes give exactly the first 16 characters, no padding
     opaque = base64.b32encode(hashlib.sha256(seed).digest()[:10]).decode("ascii")
-    # Luhn mod N of the whole body, the fixed prefix's part summed once: counted from the right, the opaque
-    # id's last character is doubled, then every other one
-    codes = [_INDEX[char] for char in opaque]
-    total = head + sum(_DOUBLED[code] for code in codes[1::2]) + sum(codes[0::2])
-    return f"{PREFIX}{country}:{opaque}#{ALPHABET[(len(ALPHABET) - total % len(ALPHABET)) % len(ALPHABET)]}"
-
-
-_PREFIX_SUMS: dict[str, int] = {}
-
-
-def _prefix_sum(country: str) -> int:
-    """The Luhn mod N sum of `URN:UVCI:01:<country>:` at its place before a 16-character opaque id."""
-    codes = [_INDEX[char] for char in reversed(f"{PREFIX}{country}:")]  # from the right, after 16 characters
-    return sum(_DOUBLED[code] for code in codes[0::2]) + sum(codes[1::2])
+    body = f"{PREFIX}{country}:{opaque}"
+    return f"{body}#{luhn_mod_n(body)}"  # 33 characters, within MAX_LENGTH
 
 
 def is_valid_uvci(s: str, *, require_checksum: bool = True) -> bool:
