@@ -35,7 +35,7 @@ _NS = SHEET_MAIN_NS + "}"  # expat's names with "}" as namespace separator: "<ur
 _ROW, _V, _F, _IS, _T, _SI = (_NS + n for n in ("row", "v", "f", "is", "t", "si"))
 _DIMENSION, _DATA = _NS + "dimension", _NS + "sheetData"
 _READ = 1 << 16
-_TAG, _ATTRS, _TEXT, _KIDS = range(4)  # a node: [tag, attributes, text parts or None, children]
+_TAG, _ATTRS, _TEXT, _KIDS = range(4)  # a node: [tag, attributes, text or None, children or None]
 Node = list[Any]
 
 
@@ -103,44 +103,45 @@ class _Builder:
     `<dimension>` when it comes before `<sheetData>`."""
 
     def __init__(self, keep: str) -> None:
-        self.keep, self.done, self.stack = keep, list[Node](), list[Node]()
-        self.dimension: Node | None = None
-        self.data_started = False
+        self.done, self.dimension, self.data_started = list[Node](), None, False
+        stack: list[Node] = []
+        done = self.done
+
+        # (closures, not methods: they run for every element of the sheet)
+        def start(tag: str, attrs: dict[str, str]) -> None:
+            if stack:
+                node: Node = [tag, attrs, None, None]
+                parent = stack[-1]
+                if parent[_KIDS] is None:
+                    parent[_KIDS] = [node]
+                else:
+                    parent[_KIDS].append(node)
+                stack.append(node)
+            elif tag == keep:
+                stack.append([tag, attrs, None, None])
+            elif tag == _DATA:
+                self.data_started = True
+            elif tag == _DIMENSION and self.dimension is None and not self.data_started:
+                self.dimension = [tag, attrs, None, None]
+
+        def end(tag: str) -> None:
+            if stack:
+                node = stack.pop()
+                if not stack:
+                    done.append(node)
+
+        def chars(data: str) -> None:
+            if stack:
+                node = stack[-1]
+                if node[_KIDS] is None:  # an element's text is what comes before its first child
+                    node[_TEXT] = data if node[_TEXT] is None else node[_TEXT] + data
+
         p = self.parser = expat.ParserCreate(namespace_separator="}")
         p.buffer_text = True
-        p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = self.start, self.end, self.chars
+        p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = start, end, chars
         p.EntityDeclHandler = p.UnparsedEntityDeclHandler = self.forbid_entity
         p.ExternalEntityRefHandler = self.forbid_external
         p.DefaultHandlerExpand = self.default
-
-    def start(self, tag: str, attrs: dict[str, str]) -> None:
-        stack = self.stack
-        if stack:
-            node: Node = [tag, attrs, None, []]
-            stack[-1][_KIDS].append(node)
-            stack.append(node)
-        elif tag == self.keep:
-            stack.append([tag, attrs, None, []])
-        elif tag == _DATA:
-            self.data_started = True
-        elif tag == _DIMENSION and self.dimension is None and not self.data_started:
-            self.dimension = [tag, attrs, None, []]
-
-    def end(self, tag: str) -> None:
-        stack = self.stack
-        if stack:
-            node = stack.pop()
-            if not stack:
-                self.done.append(node)
-
-    def chars(self, data: str) -> None:
-        if self.stack:
-            node = self.stack[-1]
-            if not node[_KIDS]:  # an element's text is what comes before its first child
-                if node[_TEXT] is None:
-                    node[_TEXT] = [data]
-                else:
-                    node[_TEXT].append(data)
 
     def forbid_entity(self, name: str, *args: Any) -> None:
         raise EntitiesForbidden(name, None, None, None, None, None)
@@ -164,7 +165,8 @@ class _Builder:
         except expat.ExpatError as exc:
             error = ParseError(str(exc))
             error.code, error.position = exc.code, (exc.lineno, exc.offset)
-        done, self.done = self.done, []
+        done = self.done[:]
+        self.done.clear()
         if error is not None:
             done.append(error)  # type: ignore[arg-type]
         return done
@@ -188,25 +190,21 @@ def element(node: Node) -> Element:
     def name(n: str) -> str:
         return "{" + n if "}" in n else n
     el = Element(name(node[_TAG]), {name(k): v for k, v in node[_ATTRS].items()})
-    el.text = None if node[_TEXT] is None else "".join(node[_TEXT])
-    el.extend(element(kid) for kid in node[_KIDS])
+    el.text = node[_TEXT]
+    el.extend(element(kid) for kid in node[_KIDS] or ())
     return el
-
-
-def _text(node: Node) -> str | None:
-    return None if node[_TEXT] is None else "".join(node[_TEXT])
 
 
 def _plain(node: Node) -> str:
     """`Text.from_tree(node).content`: a string item's text (the last `<t>`; rich text runs joined)."""
-    kids = node[_KIDS]
+    kids = node[_KIDS] or ()
     if not node[_ATTRS] and all(kid[_TAG] == _T for kid in kids):
-        return (_text(kids[-1]) or "") if kids else ""
+        return (kids[-1][_TEXT] or "") if kids else ""
     return str(Text.from_tree(element(node)).content)
 
 
 def _find(node: Node, tag: str) -> Node | None:
-    for kid in node[_KIDS]:
+    for kid in node[_KIDS] or ():
         if kid[_TAG] == tag:
             return kid
     return None
@@ -284,7 +282,7 @@ class Sheet:
     def _parse_row(self, node: Node) -> tuple[int, list[tuple[int, Any]]]:
         """openpyxl's `WorkSheetParser.parse_row` as (row number, [(column, value)])."""
         parser = self.parser
-        cells = [self._cell(kid) for kid in node[_KIDS]] if "r" in node[_ATTRS] else None
+        cells = [self._cell(kid) for kid in node[_KIDS] or ()] if "r" in node[_ATTRS] else None
         if cells is None or None in cells:  # a row number to count or a cell only openpyxl reads: all by openpyxl
             idx, parsed = parser.parse_row(element(node))
             return idx, [(c["column"], c["value"]) for c in parsed]
@@ -313,12 +311,12 @@ class Sheet:
             style = int(style)
         value: Any = None
         found = kind == "inlineStr"  # openpyxl reads no <v> of an inline string cell
-        for kid in node[_KIDS]:
+        for kid in node[_KIDS] or ():
             tag = kid[_TAG]
             if tag == _F:
                 return None
             if tag == _V and not found:
-                found, value = True, _text(kid) or None
+                found, value = True, kid[_TEXT] or None
         if value is not None:
             if kind == "n":
                 value = _cast_number(value)
