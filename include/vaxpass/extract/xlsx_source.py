@@ -1,5 +1,5 @@
-"""Reading an Excel workbook typed by a site (first sheet, or `options.sheet`): openpyxl in read-only mode,
-streamed row by row. Formulas are never evaluated: a formula cell (`=HYPERLINK(…)`) quarantines its row
+"""Reading an Excel workbook typed by a site (first sheet, or `options.sheet`): the values openpyxl's read-only
+mode gives, streamed row by row (see `xlsx_sheet`). Formulas are never evaluated: a formula cell (`=HYPERLINK(…)`) quarantines its row
 (`formula_cell`). Dates typed as dates come as ISO dates; numbers keep no float noise (1.0 → "1")."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from vaxpass.extract.csv_source import cell_problem
 from vaxpass.extract.source import DeliveryError, Rows, SourceRow
+from vaxpass.extract.xlsx_sheet import Workbook
 
 
 def cell_text(value: Any) -> str:
@@ -28,16 +29,13 @@ def cell_text(value: Any) -> str:
 
 
 def open_xlsx(path: Path, site: str, name: str, sheet: str | None = None) -> Rows:
-    import openpyxl
-
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=False)
-    except Exception as exc:  # a broken or disguised workbook fails in zipfile, lxml or openpyxl alike
+        book = Workbook(path, sheet)
+    except Exception as exc:  # a broken or disguised workbook fails in zipfile, the XML parser or openpyxl alike
         raise DeliveryError(site, name, "bad-xlsx", f"not a readable .xlsx workbook ({type(exc).__name__})",
                             row=None) from exc
     try:
-        ws = book[sheet] if sheet else book.worksheets[0]
-        it = ws.iter_rows(values_only=True)
+        it = book.sheet().rows()
         header_values = next(it, None)
     except Exception as exc:
         book.close()
