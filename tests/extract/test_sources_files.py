@@ -80,3 +80,24 @@ def test_site_config_rejects_unknown_keys_and_fields() -> None:
     cfg = SiteConfig.from_dict(sql)
     assert cfg.source.conn_id == "site_db" and SiteConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.config_hash != site().config_hash
+
+
+def test_xlsx_formula_cells_are_quarantined_whatever_their_kind(env: Env) -> None:
+    """A plain, an array and a what-if table formula: each quarantines its row (an array formula used to come
+    out as the object's repr, a text that changed on every run and so a new record version on every rerun)."""
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    s = site()
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(HEADERS)
+    good = ["1", "Nguyễn Văn An", "12/05/1990", "Nam", "001090000001", "", "Pfizer", 2, "2021-08-15"]
+    ws.append(good)
+    ws.append(["2", "=HYPERLINK(\"http://x\")", *good[2:]])
+    ws.append(["3", "Trần Thị Đào", "07/03/1990", "Nữ", "001190000002", "", "Vero Cell", 1, "2021-08-15"])
+    ws["E4"] = ArrayFormula("E4", "=TRANSPOSE(A1:A1)")
+    (env.data / s.source.path).mkdir(parents=True)
+    book.save(env.data / s.source.path / "so_tiem.xlsx")
+    summary = env.run(s)
+    assert summary.problems == [f"site {s.code}, file so_tiem.xlsx, row {n}: formula_cell" for n in (3, 4)]
+    assert [(r.source_key, r.status) for r in env.records()] == [("1", "new"), ("2", "quarantined"), ("3", "quarantined")]

@@ -9,6 +9,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
 from vaxpass.extract.csv_source import cell_problem
 from vaxpass.extract.source import DeliveryError, Rows, SourceRow
 from vaxpass.extract.xlsx_sheet import Workbook
@@ -17,6 +19,10 @@ from vaxpass.extract.xlsx_sheet import Workbook
 def cell_text(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, ArrayFormula):  # its formula text: the row is quarantined as `formula_cell`
+        return value.text or "="
+    if isinstance(value, DataTableFormula):  # a what-if table's cell holds a formula with no text of its own
+        return "=TABLE()"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
