@@ -18,11 +18,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vaxpass.identity import pseudonym
-from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, RegistryEntry
+from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, PreparedSource, RegistryEntry
 from vaxpass.registry.config import MatchConfig
 from vaxpass.registry.decide import Decision, decide
 from vaxpass.registry.history import link_key
-from vaxpass.registry.linker import link
+from vaxpass.registry.linker import link, prepared_chunks
 from vaxpass.registry.prepare import Vocab, prepare_records
 from vaxpass.store import session_scope
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
@@ -135,11 +135,17 @@ def match_identities(records: Sequence[RecordIdentity], registry: PopulationRegi
                      config: MatchConfig | None = None) -> list[Decision]:
     """Decide every record against the registry (no store involved: the benchmark calls this too)."""
     cfg = config or MatchConfig()
-    vocab = Vocab()
+    query = blocking_query(records)
+    prepared = registry.prepared(query, chunk_size=cfg.scan_chunk) if isinstance(registry, PreparedSource) else None
+    vocab = prepared.vocab() if prepared is not None else Vocab()
     side = prepare_records(vocab, full_name=[r.full_name for r in records], dob=[r.dob for r in records],
                            sex=[r.sex for r in records], national_id=[r.national_id for r in records])
-    chunks = registry.candidates(blocking_query(records), chunk_size=cfg.scan_chunk) if records else iter(())
-    return decide(link(side, chunks, vocab, cfg), len(records), cfg)
+    if prepared is not None:
+        chunks = prepared.sides(cfg.scan_chunk)
+    else:
+        rows = registry.candidates(query, chunk_size=cfg.scan_chunk) if records else iter(())
+        chunks = prepared_chunks(rows, vocab)
+    return decide(link(side, chunks, cfg), len(records), cfg)
 
 
 def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: str, key: bytes,
