@@ -97,11 +97,12 @@ def _insert_new_persons(session: Session) -> Any:
     No conflict target: PostgreSQL resolves only the target's conflicts, so with `(id)` a concurrent insert of
     the same registry person still failed on the `registry_id` unique key (seen in CI)."""
     dialect = session.get_bind().dialect.name
+    table = Person.metadata.tables[Person.__tablename__]  # Core: no ORM bookkeeping per row
     if dialect == "postgresql":
-        return postgresql.insert(Person).on_conflict_do_nothing()
+        return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
-        return sqlite.insert(Person).on_conflict_do_nothing()
-    return insert(Person).prefix_with("IGNORE") if dialect in ("mysql", "mariadb") else insert(Person)
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return insert(table).prefix_with("IGNORE") if dialect in ("mysql", "mariadb") else insert(table)
 
 
 def person_from_registry(session: Session, key: bytes, entry: RegistryEntry) -> str:
@@ -166,6 +167,7 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
         entries = registry.by_registry_id(matched_ids) if matched_ids else {}
         by_record = dict(zip((r.id for r in citizens), decided, strict=True))
         persons: dict[str, dict[str, Any]] = {}
+        registry_persons: dict[int, dict[str, Any]] = {}
         decisions: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for rec in records:
@@ -177,7 +179,10 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
             else:
                 d = by_record[rec.id]
                 if d.outcome == "MATCHED":
-                    person = _registry_person(key, entries[d.candidate_registry_ids[0]])
+                    rid = d.candidate_registry_ids[0]
+                    person = registry_persons.get(rid)
+                    if person is None:  # a person's doses share one row (and one keyed hash)
+                        person = registry_persons[rid] = _registry_person(key, entries[rid])
                 evidence = d.evidence
                 if d.outcome != "MATCHED" and rec.national_id:
                     evidence = {**evidence, "link_key": link_key(key, rec.national_id)}
