@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from bench.matching import _OneCsv, load_records
 from tests.factories import make_registry
 from tests.registry.test_robustness import MATCHED_CASES, PEOPLE, REVIEW_CASES
 from vaxpass.registry import MatchConfig, RecordIdentity, SqlRegistry, match_identities
+from vaxpass.registry import cache as cache_module
 from vaxpass.registry.adapter import RegistryRows
 from vaxpass.registry.decide import Decision
 from vaxpass.synth import dataset
@@ -35,7 +38,7 @@ def _decided(decisions: list[Decision]) -> list[dict[str, object]]:
 
 
 def _files(cache: Path) -> list[Path]:
-    return sorted(cache.glob("registry-*"))
+    return sorted(cache.glob("registry-*.arrow"))
 
 
 def test_cached_registry_decides_exactly_like_the_uncached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,7 +66,28 @@ def test_cache_files_are_private(tmp_path: Path) -> None:
     [path] = _files(cache)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.with_suffix(".lock").stat().st_mode) == 0o600
     assert not list(cache.glob(".registry-*"))  # no temporary file left behind
+
+
+def test_concurrent_cold_tasks_prepare_the_registry_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = make_registry(tmp_path / "registry.sqlite", PEOPLE)
+    cache = tmp_path / "cache"
+    builds = []
+    real_build = cache_module.build
+
+    def counting_build(chunks: Iterator[RegistryRows]) -> object:
+        builds.append(1)
+        time.sleep(0.3)  # the other tasks arrive while this one prepares
+        return real_build(chunks)
+
+    monkeypatch.setattr(cache_module, "build", counting_build)
+    plain = _decided(match_identities(RECORDS, _scanning(SqlRegistry(url))))
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: _decided(match_identities(RECORDS, _scanning(SqlRegistry(
+            url, cache_dir=cache)))), range(4)))
+    assert runs == [plain] * 4
+    assert len(builds) == 1
 
 
 def test_small_batches_and_no_cache_read_the_registry_directly(tmp_path: Path) -> None:

@@ -8,15 +8,17 @@ and the version of the code that prepares it, so a changed registry or a changed
 
 The file holds registry data (CCCD and CMND numbers, name keys, dates of birth): it lives in the data folder, in
 a folder only the owner may enter (0700), written to a private temporary file (0600) and renamed into place, so
-a concurrent task never sees half a file; two cold tasks may both prepare it, the last rename wins (same content).
+a concurrent task never sees half a file; cold tasks wait on a lock while the first one prepares it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -183,9 +185,25 @@ def cached(cache_dir: Path, fingerprint: str, chunks: Iterable[RegistryRows]) ->
         return PreparedRegistry.read(path)
     except (FileNotFoundError, pa.ArrowInvalid):  # not prepared yet (or unreadable): prepare it again
         pass
-    table = build(chunks)
-    _write(table, path)
-    for old in cache_dir.glob("registry-*.arrow"):
-        if old.name != name:
-            old.unlink(missing_ok=True)  # a task still reading it keeps its open mapping
+    with _exclusive(path.with_suffix(".lock")):  # the buckets of a cycle start together: one prepares
+        try:
+            return PreparedRegistry.read(path)  # prepared by the task that held the lock before us
+        except (FileNotFoundError, pa.ArrowInvalid):
+            pass
+        table = build(chunks)
+        _write(table, path)
+    for old in cache_dir.glob("registry-*"):
+        if old.stem != path.stem:
+            old.unlink(missing_ok=True)  # a task still reading an old file keeps its open mapping
     return PreparedRegistry(table)
+
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock` (flock: released when the holder exits, even if it crashes)."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
