@@ -104,7 +104,8 @@ def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None,
           partition: Partition | None = None) -> dict[str, Any]:
     """Match the valid records (of one `partition` when given) against the population registry (the linker
     with `config`, default thresholds and the shipped weights when None); returns outcome and reason counts."""
-    summary = match_valid_records(s.db_url, SqlRegistry(s.registry_url), cycle_id=cycle_id, key=s.pseudonym_key,
+    registry = SqlRegistry(s.registry_url, cache_dir=s.data_dir / "registry-cache")
+    summary = match_valid_records(s.db_url, registry, cycle_id=cycle_id, key=s.pseudonym_key,
                                   config=config, partition=partition)
     return asdict(summary)
 

@@ -8,13 +8,16 @@ identity number, and a candidate search by blocking keys (it may answer with mor
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import bindparam, text
 
+from vaxpass.registry.cache import PreparedRegistry, cached
 from vaxpass.store.db import engine_for
 
 
@@ -69,16 +72,68 @@ class PopulationRegistry(Protocol):
         ...
 
 
+@runtime_checkable
+class PreparedSource(Protocol):
+    """A registry that can hand over the whole registry prepared (cached) for a query that would scan it."""
+
+    def prepared(self, query: BlockingQuery, *, chunk_size: int) -> PreparedRegistry | None: ...
+
+
 class SqlRegistry:
-    """The registry as a `persons` table in a database reachable by SQLAlchemy URL."""
+    """The registry as a `persons` table in a database reachable by SQLAlchemy URL.
+
+    With a `cache_dir` (a private folder of the data folder), a batch large enough to scan the whole registry
+    reads it prepared from the cache (`prepared`), so only the first task of a registry version prepares it."""
 
     _COLUMNS = "registry_id, cccd, cmnd, full_name, dob, sex, district_code"
     _MATCH_COLUMNS = "registry_id, cccd, cmnd, full_name, dob, sex"
     # Above this many keys a filtered query is no cheaper than reading the table once.
     SCAN_ABOVE = 4000
+    # A content checksum computed in the database, per dialect (SQLite: the file's identity and modification).
+    _CHECKSUM = {
+        "postgresql": "SELECT count(*), coalesce(max(registry_id), 0), coalesce(sum(hashtextextended(concat_ws("
+                      "'|', registry_id, cccd, cmnd, full_name, dob, sex), 0)), 0) FROM persons",
+        "mysql": "SELECT count(*), coalesce(max(registry_id), 0), coalesce(sum(crc32(concat_ws("
+                 "'|', registry_id, cccd, coalesce(cmnd, ''), full_name, dob, sex))), 0) FROM persons",
+    }
+    _CHECKSUM["mariadb"] = _CHECKSUM["mysql"]
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, cache_dir: Path | None = None) -> None:
         self._engine = engine_for(url)
+        self._cache_dir = cache_dir
+
+    def fingerprint(self) -> str | None:
+        """What changes whenever the registry's persons may have changed; None when it cannot be told."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite":
+            if not url.database or url.database == ":memory:":
+                return None
+            path = Path(url.database).resolve()
+            facts: list[object] = [path]
+            for part in (path, Path(f"{path}-wal")):
+                try:
+                    st = part.stat()
+                except FileNotFoundError:
+                    continue
+                if st.st_size:  # an empty WAL comes and goes with readers' connections
+                    facts += [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+            return "sqlite:" + hashlib.sha256(repr(facts).encode()).hexdigest()
+        sql = self._CHECKSUM.get(url.get_backend_name())
+        if sql is None:
+            return None
+        with self._engine.connect() as conn:
+            row = conn.execute(text(sql)).one()
+        safe = url.render_as_string(hide_password=True)
+        return "sql:" + hashlib.sha256(repr((safe, *row)).encode()).hexdigest()
+
+    def prepared(self, query: BlockingQuery, *, chunk_size: int) -> PreparedRegistry | None:
+        """The whole registry, prepared, when the query would scan it and a cache is configured; else None."""
+        if self._cache_dir is None or query.size() <= self.SCAN_ABOVE:
+            return None
+        fingerprint = self.fingerprint()
+        if fingerprint is None:
+            return None
+        return cached(self._cache_dir, fingerprint, self._scan(chunk_size))
 
     def _fetch(self, column: str, values: Sequence[object]) -> list[RegistryEntry]:
         out: list[RegistryEntry] = []

@@ -25,6 +25,7 @@ MODEL = "fellegi-sunter/v1"
 AGREEING = {"id": {"cccd_exact", "cmnd_exact", "missing"},
             "name": {"exact", "folded", "surname_variant", "reordered", "middle_dropped"},
             "dob": {"exact"}, "sex": {"exact", "missing"}}
+_METHODS = {"cccd_exact": "cccd", "cmnd_exact": "cmnd"}
 CONFIRMING = {"name": {"exact", "folded", "surname_variant", "reordered", "middle_dropped"},
               "dob": {"exact"}, "sex": {"exact"}}
 
@@ -77,6 +78,18 @@ def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decis
     best_weights: list[float] = cands.best_weight.tolist()
     bounds: list[int] = starts.tolist()
     out: list[Decision] = []
+    known: dict[float, tuple[float, float]] = {}
+
+    def rounded(w: float) -> tuple[float, float]:
+        """The weight and probability as evidence shows them, once per distinct weight (a weight is the prior
+        plus one level weight per field, so few values recur); 0.0 is not cached (-0.0 would print alike)."""
+        found = known.get(w)
+        if found is None:
+            found = (round(w, 2), round(probability(w), 6))
+            if w:
+                known[w] = found
+        return found
+
     for r in range(n_records):
         lo, hi = bounds[r], bounds[r + 1]
         best = best_weights[r]
@@ -90,20 +103,21 @@ def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decis
         w1 = weights[top]
         w2 = weights[top + 1] if hi - lo > 1 else -math.inf
         gap = w1 - w2
-        candidates: list[dict[str, Any]] = [{"registry_id": registry_ids[k], "rank": n + 1,
-                                             "weight": round(weights[k], 2),
-                                             "probability": round(probability(weights[k]), 6),
-                                             "fields": field_evidence(k)} for n, k in enumerate(shown)]
+        candidates: list[dict[str, Any]] = []
+        for n, k in enumerate(shown):
+            weight, chance = rounded(weights[k])
+            candidates.append({"registry_id": registry_ids[k], "rank": n + 1, "weight": weight,
+                               "probability": chance, "fields": field_evidence(k)})
         evidence = {"model": MODEL, "thresholds": thresholds, "candidates": candidates,
                     "runner_up_gap": round(gap, 2) if math.isfinite(gap) else None}
         fields: dict[str, dict[str, Any]] = candidates[0]["fields"]
         id_level = fields["id"]["level"]
-        method = {"cccd_exact": "cccd", "cmnd_exact": "cmnd"}.get(id_level, "probabilistic")
+        method = _METHODS.get(id_level, "probabilistic")
         if w1 >= config.upper and gap >= config.margin:
             confirmed = method != "probabilistic" and all(fields[f]["level"] in ok for f, ok in CONFIRMING.items())
             reason = "identity_confirmed" if confirmed else "probable_match"
             out.append(Decision("MATCHED", method, reason, probability(w1), evidence,
-                                [int(c["registry_id"]) for c in candidates]))
+                                [registry_ids[k] for k in shown]))
             continue
         if w1 >= config.upper:
             reason = "ambiguous_candidates"
@@ -111,6 +125,5 @@ def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decis
             bad = [f for f in FIELDS if fields[f]["level"] not in AGREEING[f]]
             reason = f"{'_'.join(bad)}_disagree" if bad else ("id_missing" if id_level == "missing"
                                                               else "weak_evidence")
-        out.append(Decision("REVIEW", method, reason, probability(w1), evidence,
-                            [int(c["registry_id"]) for c in candidates]))
+        out.append(Decision("REVIEW", method, reason, probability(w1), evidence, [registry_ids[k] for k in shown]))
     return out

@@ -11,7 +11,7 @@ pairs that can matter for a decision are kept, so memory stays bounded at any re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -176,19 +176,23 @@ def _score(rec: Side, reg: Side, i: np.ndarray, j: np.ndarray, tables: dict[str,
     return base + tables["name"][levels["name"]], levels
 
 
-def link(rec: Side, registry: Iterable[RegistryRows], vocab: Vocab, config: MatchConfig) -> Candidates:
-    """Compare the records with every registry chunk and keep, per record, the pairs that can matter."""
+def prepared_chunks(registry: Iterable[RegistryRows], vocab: Vocab) -> Iterator[tuple[np.ndarray, Side]]:
+    """(registry ids, prepared side) of each registry chunk, prepared as it is read."""
+    for rows in registry:
+        if rows.registry_id:
+            yield np.asarray(rows.registry_id, dtype=np.int64), prepare_registry(
+                vocab, cccd=rows.cccd, cmnd=rows.cmnd, full_name=rows.full_name, dob=rows.dob, sex=rows.sex)
+
+
+def link(rec: Side, registry: Iterable[tuple[np.ndarray, Side]], config: MatchConfig) -> Candidates:
+    """Compare the records with every prepared registry chunk (encoded with the records' vocabulary) and keep,
+    per record, the pairs that can matter."""
     tables = {f: np.array(config.table(f)) for f in FIELDS}
     keep_floor = min(config.lower, config.upper - config.margin)
     best = np.full(rec.n, -np.inf)
     kept: list[dict[str, np.ndarray]] = []
     compared = 0
-    for rows in registry:
-        if not rows.registry_id:
-            continue
-        reg = prepare_registry(vocab, cccd=rows.cccd, cmnd=rows.cmnd, full_name=rows.full_name, dob=rows.dob,
-                               sex=rows.sex)
-        ids = np.asarray(rows.registry_id, dtype=np.int64)
+    for ids, reg in registry:
         ii, jj = _block(rec, reg)
         compared += len(ii)
         for lo in range(0, len(ii), _PAIR_BATCH):

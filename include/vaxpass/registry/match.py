@@ -18,11 +18,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vaxpass.identity import pseudonym
-from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, RegistryEntry
+from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, PreparedSource, RegistryEntry
 from vaxpass.registry.config import MatchConfig
 from vaxpass.registry.decide import Decision, decide
 from vaxpass.registry.history import link_key
-from vaxpass.registry.linker import link
+from vaxpass.registry.linker import link, prepared_chunks
 from vaxpass.registry.prepare import Vocab, prepare_records
 from vaxpass.store import session_scope
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
@@ -97,11 +97,12 @@ def _insert_new_persons(session: Session) -> Any:
     No conflict target: PostgreSQL resolves only the target's conflicts, so with `(id)` a concurrent insert of
     the same registry person still failed on the `registry_id` unique key (seen in CI)."""
     dialect = session.get_bind().dialect.name
+    table = Person.metadata.tables[Person.__tablename__]  # Core: no ORM bookkeeping per row
     if dialect == "postgresql":
-        return postgresql.insert(Person).on_conflict_do_nothing()
+        return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
-        return sqlite.insert(Person).on_conflict_do_nothing()
-    return insert(Person).prefix_with("IGNORE") if dialect in ("mysql", "mariadb") else insert(Person)
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return insert(table).prefix_with("IGNORE") if dialect in ("mysql", "mariadb") else insert(table)
 
 
 def person_from_registry(session: Session, key: bytes, entry: RegistryEntry) -> str:
@@ -135,11 +136,17 @@ def match_identities(records: Sequence[RecordIdentity], registry: PopulationRegi
                      config: MatchConfig | None = None) -> list[Decision]:
     """Decide every record against the registry (no store involved: the benchmark calls this too)."""
     cfg = config or MatchConfig()
-    vocab = Vocab()
+    query = blocking_query(records)
+    prepared = registry.prepared(query, chunk_size=cfg.scan_chunk) if isinstance(registry, PreparedSource) else None
+    vocab = prepared.vocab() if prepared is not None else Vocab()
     side = prepare_records(vocab, full_name=[r.full_name for r in records], dob=[r.dob for r in records],
                            sex=[r.sex for r in records], national_id=[r.national_id for r in records])
-    chunks = registry.candidates(blocking_query(records), chunk_size=cfg.scan_chunk) if records else iter(())
-    return decide(link(side, chunks, vocab, cfg), len(records), cfg)
+    if prepared is not None:
+        chunks = prepared.sides(cfg.scan_chunk)
+    else:
+        rows = registry.candidates(query, chunk_size=cfg.scan_chunk) if records else iter(())
+        chunks = prepared_chunks(rows, vocab)
+    return decide(link(side, chunks, cfg), len(records), cfg)
 
 
 def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: str, key: bytes,
@@ -160,6 +167,7 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
         entries = registry.by_registry_id(matched_ids) if matched_ids else {}
         by_record = dict(zip((r.id for r in citizens), decided, strict=True))
         persons: dict[str, dict[str, Any]] = {}
+        registry_persons: dict[int, dict[str, Any]] = {}
         decisions: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for rec in records:
@@ -171,7 +179,10 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
             else:
                 d = by_record[rec.id]
                 if d.outcome == "MATCHED":
-                    person = _registry_person(key, entries[d.candidate_registry_ids[0]])
+                    rid = d.candidate_registry_ids[0]
+                    person = registry_persons.get(rid)
+                    if person is None:  # a person's doses share one row (and one keyed hash)
+                        person = registry_persons[rid] = _registry_person(key, entries[rid])
                 evidence = d.evidence
                 if d.outcome != "MATCHED" and rec.national_id:
                     evidence = {**evidence, "link_key": link_key(key, rec.national_id)}

@@ -21,14 +21,21 @@ NAME_KEYS = ("exact", "folded", "canon", "tokens", "family_given", "given", "giv
 
 
 class Vocab:
-    """Integer codes for strings, stable across registry chunks; "" is always code 0."""
+    """Integer codes for strings, stable across registry chunks; "" is always code 0.
+
+    Codes are only ever compared within one name key (and a record's `given_alt` with a registry `given`), so
+    one Vocab may serve every key: `key` says which one is encoded, for vocabularies kept per key."""
 
     def __init__(self) -> None:
         self._codes: dict[str, int] = {"": 0}
 
-    def encode(self, values: Sequence[str]) -> np.ndarray:
+    def encode(self, values: Sequence[str], key: str = "") -> np.ndarray:
         codes = self._codes
         return np.fromiter((codes.setdefault(v, len(codes)) for v in values), dtype=np.int64, count=len(values))
+
+    def strings(self) -> list[str]:
+        """The strings in code order (index = code)."""
+        return list(self._codes)
 
 
 @dataclass
@@ -78,7 +85,7 @@ def _names(vocab: Vocab, names: Sequence[str | None]) -> tuple[dict[str, np.ndar
     """Name keys computed once per distinct name (names repeat a lot: Nguyễn Thị Lan), then spread out."""
     where, uniques = pd.factorize(np.asarray(["" if n is None else n for n in names], dtype=object))
     keys = [name_keys(n) for n in uniques]
-    codes = {k: vocab.encode([getattr(nk, k) for nk in keys])[where] for k in NAME_KEYS}
+    codes = {k: vocab.encode([getattr(nk, k) for nk in keys], k)[where] for k in NAME_KEYS}
     words = np.fromiter((nk.words for nk in keys), dtype=np.int64, count=len(keys))[where]
     canon = np.array([nk.canon for nk in keys], dtype=object)[where]
     return codes, words, canon
