@@ -10,6 +10,7 @@ import functools
 import hashlib
 import io
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -56,6 +57,9 @@ _COLUMNS = (("#", 10), ("Họ và tên / Name", 55), ("Ngày sinh / DOB", 28), (
             ("Vắc xin / Vaccine", 32), ("Mũi / Dose", 17), ("Ngày tiêm / Date", 30), ("Lá Merkle / Leaf", 0))
 
 
+# zlib level of the page contents: pdf_stream's level 6 cost 10 µs per row, a sixth of the confirm stage, for
+# 12 % fewer bytes than level 3 (about 90 bytes a row)
+_DEFLATE = 3
 _REPEATING = {2, 4, 5, 6}  # columns whose values repeat down a list: birth date, vaccine, dose, vaccination date
 _ROOT_KEY, _LEAVES_KEY = "merkle-root:", "merkle-leaves:"
 
@@ -236,6 +240,7 @@ def _document(layout: _Layout, header: ConfirmationHeader, leaves: int, merkle_r
                                   _HEIGHT - _BREAK + 3, 5)
         own[number] = (b"<</Type /Page /Parent %d 0 R /Resources <</Font <</F1 %d 0 R /F2 %d 0 R>>"
                        b" /ProcSet [/PDF /Text]>> /Contents %d 0 R>>" % (_PAGES, _REGULAR, _BOLD, number + 1))
-        own[number + 1] = pdf_stream(b"", content + number_line)
+        own[number + 1] = pdf_stream(b" /Filter /FlateDecode", zlib.compress(content + number_line, _DEFLATE),
+                                     compress=False)
     file_id = hashlib.sha256(f"{header.site_code}|{header.cycle_id}|".encode() + merkle_root).digest()[:16]
     return layout.template.document(own, file_id)
