@@ -16,7 +16,7 @@ from datetime import date, datetime
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, Text, bindparam, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from vaxpass.confirmation.document import ConfirmationHeader, ConfirmedDose, render_confirmation, root_of
@@ -31,6 +31,14 @@ from vaxpass.store.models import ConfirmationItem, Cycle, DoseRecord, FacilityCo
 _REASON = "Xác nhận tiêm chủng / Vaccination confirmation"
 _CHUNK = 5_000  # confirmation_items rows per INSERT executemany
 _ITEMS: Table = ConfirmationItem.__table__  # type: ignore[assignment]
+# the proof column is JSON: each row's list of hex strings goes in as the JSON text the column's serializer
+# (json.dumps) would write, without that serializer's per-row call (half the cost of the insert)
+_INSERT_ITEMS = insert(_ITEMS).values(proof=type_coerce(bindparam("proof_json"), Text))
+
+
+def _hex_list_json(hashes: Sequence[bytes]) -> str:
+    """`json.dumps([h.hex() for h in hashes])`: hex digits need no escaping."""
+    return "[" + ", ".join(['"' + h.hex() + '"' for h in hashes]) + "]"
 
 
 @dataclass(frozen=True)
@@ -104,9 +112,9 @@ def confirm_site(db_url: str, signer: Signer, *, cycle_id: str, site_code: str, 
         session.flush()
         proofs = tree.proofs()
         for first in range(0, len(doses), _CHUNK):  # Core executemany: no ORM object per record
-            session.execute(insert(_ITEMS), [
+            session.execute(_INSERT_ITEMS, [
                 {"confirmation_id": confirmation.id, "dose_record_id": doses[i].record_id, "leaf_index": i,
-                 "leaf_hash": leaves[i].hex(), "proof": [h.hex() for h in proofs[i]]}
+                 "leaf_hash": leaves[i].hex(), "proof_json": _hex_list_json(proofs[i])}
                 for i in range(first, min(first + _CHUNK, len(doses)))])
         return ConfirmationSummary(site_code, confirmation.id, sequence, len(doses), tree.root.hex(), kid)
 
@@ -121,7 +129,7 @@ def _unconfirmed(session: Session, site_code: str) -> list[ConfirmedDose]:
         .join_from(DoseRecord.__table__, RawRecord.__table__, d.raw_record_id == RawRecord.__table__.c.id)
         .where(d.site_code == site_code, d.status == "matched",
                d.id.not_in(select(ConfirmationItem.dose_record_id)))
-        .order_by(d.id)).tuples()
+        .order_by(d.id))
     return list(itertools.starmap(_dose, rows))
 
 
