@@ -36,9 +36,9 @@ _ITEMS: Table = ConfirmationItem.__table__  # type: ignore[assignment]
 _INSERT_ITEMS = insert(_ITEMS).values(proof=type_coerce(bindparam("proof_json"), Text))
 
 
-def _hex_list_json(hashes: Sequence[bytes]) -> str:
-    """`json.dumps([h.hex() for h in hashes])`: hex digits need no escaping."""
-    return "[" + ", ".join(['"' + h.hex() + '"' for h in hashes]) + "]"
+def _hex_list_json(hexes: Sequence[str]) -> str:
+    """`json.dumps(hexes)` for hex digits, which need no escaping."""
+    return '["' + '", "'.join(hexes) + '"]' if hexes else "[]"
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def confirm_site(db_url: str, signer: Signer, *, cycle_id: str, site_code: str, 
             status="signed", signed_at=at, document=signed)
         session.add(confirmation)
         session.flush()
-        proofs = tree.proofs()
+        proofs = tree.hex_proofs()
         for first in range(0, len(doses), _CHUNK):  # Core executemany: no ORM object per record
             session.execute(_INSERT_ITEMS, [
                 {"confirmation_id": confirmation.id, "dose_record_id": doses[i].record_id, "leaf_index": i,

@@ -23,6 +23,10 @@ from vaxpass.signing.pdfpage import MM, EmbeddedFont, PdfTemplate, pdf_stream, p
 FONTS = resources.files("vaxpass.signing").joinpath("fonts")
 
 
+# what json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":")) builds on every call
+_LEAF_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class ConfirmedDose:
     """One dose as the site confirms it: who, what, when — the content its Merkle leaf commits to."""
@@ -40,7 +44,7 @@ class ConfirmedDose:
 
     def leaf(self) -> bytes:
         """Canonical bytes of the record (sorted-key JSON): what the Merkle leaf hashes."""
-        return json.dumps(self.__dict__, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        return _LEAF_JSON.encode(self.__dict__).encode()
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,7 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
     if leaf_hashes is None:
         leaf_hashes = [hashlib.sha256(b"\x00" + d.leaf()).digest() for d in doses]
     body = [(str(i), d.full_name, d.dob, d.national_id, d.vaccine, str(d.dose_number), d.vaccination_date,
-             leaf.hex()[:16]) for i, (d, leaf) in enumerate(zip(doses, leaf_hashes, strict=True), start=1)]
+             leaf[:8].hex()) for i, (d, leaf) in enumerate(zip(doses, leaf_hashes, strict=True), start=1)]
     intro = [b"/DeviceGray cs 0 g\n",
              layout.text(layout.bold, b"F2", 14, "DANH SÁCH XÁC NHẬN TIÊM CHỦNG / VACCINATION CONFIRMATION LIST",
                          _MARGIN, _MARGIN, 8, center=True)]
