@@ -103,6 +103,8 @@ class _Layout:
         self.xs = [b"%.2f" % ((left + _CELL_MARGIN) * MM) for left in self.lefts]
         squeeze = {1, 3, 4}  # name, ID, vaccine: the only cells that can be wider than their column
         self.rooms = [(w - 2 * _CELL_MARGIN) * MM if c in squeeze else None for c, w in enumerate(widths)]
+        self._heads: dict[tuple[float, int], bytes] = {}
+        self.numbers: dict[str, tuple[bytes, bytes]] = {}  # the "#" cells: 1, 2, 3... in every list
         self.template = PdfTemplate({_CATALOG: b"<</Type /Catalog /Pages %d 0 R>>" % _PAGES,
                                      **self.regular.objects(_REGULAR), **self.bold.objects(_BOLD)},
                                     None, root=_CATALOG, info=_INFO)
@@ -128,6 +130,13 @@ class _Layout:
                 return (b"BT /%s %.2f Tf %.1f Tz %s " % (tag, size, 100 * room / width, x),
                         b" Td %s Tj 100 Tz ET\n" % code)
         return b"BT /%s %.2f Tf %s " % (tag, size, x), b" Td %s Tj ET\n" % code
+
+    def table_head(self, top: float, rows: int) -> bytes:
+        """The grid and the title row of a table at `top` of `rows` rows: the same on every full page."""
+        key = (top, rows)
+        if key not in self._heads:
+            self._heads[key] = self.grid(top, rows) + self.header_row(top)
+        return self._heads[key]
 
     def header_row(self, top: float) -> bytes:
         return b"".join(self.text(self.bold, b"F2", 8, title, left + _CELL_MARGIN, top, _HEAD_ROW,
@@ -199,6 +208,7 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
               (layout.regular, b"F1", "Thủ trưởng cơ sở ký số xác nhận danh sách trên / The head of facility "
                                       "digitally signs this list (PAdES).")]
     memo: list[dict[str, tuple[bytes, bytes]] | None] = [{} if c in _REPEATING else None for c in range(len(_COLUMNS))]
+    memo[0] = layout.numbers
     pages: list[bytes] = []
     content = intro
     start = 0
@@ -206,8 +216,7 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
         fit = max(0, int((bottom - top - _HEAD_ROW) // _ROW))
         chunk = body[start:start + fit]
         if chunk:
-            content += [layout.grid(top, len(chunk)), layout.header_row(top),
-                        layout.rows(top + _HEAD_ROW, chunk, memo)]
+            content += [layout.table_head(top, len(chunk)), layout.rows(top + _HEAD_ROW, chunk, memo)]
             top += _HEAD_ROW + len(chunk) * _ROW
             start += len(chunk)
         if start >= len(body):
