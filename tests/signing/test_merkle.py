@@ -59,4 +59,5 @@ def test_all_proofs_in_one_pass_equal_each_proof_and_verify(n: int) -> None:
     tree = MerkleTree.build(data(n))
     proofs = tree.proofs()
     assert proofs == [tree.proof(i) for i in range(n)]
+    assert tree.hex_proofs() == [[h.hex() for h in p] for p in proofs]
     assert all(verify_inclusion(d, i, n, proofs[i], tree.root) for i, d in enumerate(data(n)))

@@ -9,13 +9,14 @@ and inclusion proof. A record is confirmed once (unique in `confirmation_items`)
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, Text, bindparam, exists, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from vaxpass.confirmation.document import ConfirmationHeader, ConfirmedDose, render_confirmation, root_of
@@ -30,6 +31,14 @@ from vaxpass.store.models import ConfirmationItem, Cycle, DoseRecord, FacilityCo
 _REASON = "Xác nhận tiêm chủng / Vaccination confirmation"
 _CHUNK = 5_000  # confirmation_items rows per INSERT executemany
 _ITEMS: Table = ConfirmationItem.__table__  # type: ignore[assignment]
+# the proof column is JSON: each row's list of hex strings goes in as the JSON text the column's serializer
+# (json.dumps) would write, without that serializer's per-row call (about 40 % of the insert)
+_INSERT_ITEMS = insert(_ITEMS).values(proof=type_coerce(bindparam("proof_json"), Text))
+
+
+def _hex_list_json(hexes: Sequence[str]) -> str:
+    """`json.dumps(hexes)` for hex digits, which need no escaping."""
+    return '["' + '", "'.join(hexes) + '"]' if hexes else "[]"
 
 
 @dataclass(frozen=True)
@@ -46,13 +55,20 @@ class ConfirmationSummary:
 
 def confirmed_dose(record: DoseRecord, content_hash: str) -> ConfirmedDose:
     """What a record's Merkle leaf commits to; a later change to any of these fields breaks its proof."""
+    return _dose(record.id, record.source_key, record.full_name, record.dob, record.national_id,
+                 record.passport_no, record.vaccine_mp, record.vaccine_raw, record.dose_number,
+                 record.vaccination_date, record.lot, content_hash)
+
+
+def _dose(record_id: int, source_key: str, full_name: str | None, dob: date | None, national_id: str | None,
+          passport_no: str | None, vaccine_mp: str | None, vaccine_raw: str | None, dose_number: int | None,
+          vaccination_date: date | None, lot: str | None, content_hash: str) -> ConfirmedDose:
     return ConfirmedDose(
-        record_id=record.id, source_key=record.source_key, full_name=record.full_name or "",
-        dob=record.dob.isoformat() if record.dob else "",
-        national_id=record.national_id or record.passport_no or "",
-        vaccine=record.vaccine_mp or record.vaccine_raw or "", dose_number=record.dose_number or 0,
-        vaccination_date=record.vaccination_date.isoformat() if record.vaccination_date else "",
-        lot=record.lot or "", content_hash=content_hash)
+        record_id=record_id, source_key=source_key, full_name=full_name or "",
+        dob=dob.isoformat() if dob else "", national_id=national_id or passport_no or "",
+        vaccine=vaccine_mp or vaccine_raw or "", dose_number=dose_number or 0,
+        vaccination_date=vaccination_date.isoformat() if vaccination_date else "",
+        lot=lot or "", content_hash=content_hash)
 
 
 def _require_site_key(signer: Signer, site_code: str) -> None:
@@ -72,15 +88,12 @@ def confirm_site(db_url: str, signer: Signer, *, cycle_id: str, site_code: str, 
     if not cert.not_valid_before_utc <= at < cert.not_valid_after_utc:
         raise SigningError(f"site {site_code}: the head-of-facility certificate is not valid at {at.isoformat()}")
     with session_scope(db_url) as session:
-        records = _unconfirmed(session, site_code)
-        if not records:
+        doses = _unconfirmed(session, site_code)
+        if not doses:
             return ConfirmationSummary(site_code, None, None, 0, None, None)
         site, cycle = session.get(Site, site_code), session.get(Cycle, cycle_id)
         if site is None or cycle is None:
             raise SigningError(f"site {site_code} or cycle {cycle_id} is not in the ops store")
-        hashes = dict(session.execute(select(RawRecord.id, RawRecord.content_hash).where(
-            RawRecord.id.in_([r.raw_record_id for r in records]))).tuples().all())
-        doses = [confirmed_dose(r, hashes[r.raw_record_id]) for r in records]
         tree = MerkleTree.build([d.leaf() for d in doses])
         header = ConfirmationHeader(site_code=site.code, site_name=site.name, district_name=site.district_name,
                                     head_of_facility=site.head_of_facility, cycle_id=cycle_id,
@@ -97,20 +110,29 @@ def confirm_site(db_url: str, signer: Signer, *, cycle_id: str, site_code: str, 
             status="signed", signed_at=at, document=signed)
         session.add(confirmation)
         session.flush()
-        proofs = tree.proofs()
+        proofs = tree.hex_proofs()
         for first in range(0, len(doses), _CHUNK):  # Core executemany: no ORM object per record
-            session.execute(insert(_ITEMS), [
+            session.execute(_INSERT_ITEMS, [
                 {"confirmation_id": confirmation.id, "dose_record_id": doses[i].record_id, "leaf_index": i,
-                 "leaf_hash": leaves[i].hex(), "proof": [h.hex() for h in proofs[i]]}
+                 "leaf_hash": leaves[i].hex(), "proof_json": _hex_list_json(proofs[i])}
                 for i in range(first, min(first + _CHUNK, len(doses)))])
         return ConfirmationSummary(site_code, confirmation.id, sequence, len(doses), tree.root.hex(), kid)
 
 
-def _unconfirmed(session: Session, site_code: str) -> Sequence[DoseRecord]:
-    confirmed = select(ConfirmationItem.dose_record_id)
-    return session.scalars(select(DoseRecord).where(
-        DoseRecord.site_code == site_code, DoseRecord.status == "matched", DoseRecord.id.not_in(confirmed))
-        .order_by(DoseRecord.id)).all()
+def _unconfirmed(session: Session, site_code: str) -> list[ConfirmedDose]:
+    """The site's matched records in no signed list, in id order, as their leaves will commit to them: one
+    Core query joined with the raw record's content hash (no ORM object per record). NOT EXISTS rather than
+    NOT IN: PostgreSQL plans it as an anti-join on the items' unique index, where NOT IN hashes every
+    confirmation item of every site (or, past work_mem, scans them once per record)."""
+    d, items = DoseRecord.__table__.c, _ITEMS.c
+    rows = session.execute(
+        select(d.id, d.source_key, d.full_name, d.dob, d.national_id, d.passport_no, d.vaccine_mp,
+               d.vaccine_raw, d.dose_number, d.vaccination_date, d.lot, RawRecord.__table__.c.content_hash)
+        .join_from(DoseRecord.__table__, RawRecord.__table__, d.raw_record_id == RawRecord.__table__.c.id)
+        .where(d.site_code == site_code, d.status == "matched",
+               ~exists().where(items.dose_record_id == d.id))
+        .order_by(d.id))
+    return list(itertools.starmap(_dose, rows))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -65,18 +68,27 @@ class MerkleTree:
 
     def proofs(self) -> list[list[bytes]]:
         """Every leaf's audit path (as `proof(i)` for each i), in one pass over the levels."""
-        paths: list[list[bytes]] = [[] for _ in range(self.size)]
-        span = 1  # leaves under one node of the current level
-        for level in self.levels[:-1]:
-            count = len(level)
-            for node in range(count):
-                sibling = node ^ 1
-                if sibling < count:
-                    hashed = level[sibling]
-                    for leaf in range(node * span, min((node + 1) * span, self.size)):
-                        paths[leaf].append(hashed)
-            span *= 2
-        return paths
+        return _paths(self.levels)
+
+    def hex_proofs(self) -> list[list[str]]:
+        """`proofs()` in hex; each node is converted once, not once for every leaf whose path it is on."""
+        return _paths([[h.hex() for h in level] for level in self.levels])
+
+
+def _paths(levels: Sequence[Sequence[T]]) -> list[list[T]]:
+    size = len(levels[0])
+    paths: list[list[T]] = [[] for _ in range(size)]
+    span = 1  # leaves under one node of the current level
+    for level in levels[:-1]:
+        count = len(level)
+        for node in range(count):
+            sibling = node ^ 1
+            if sibling < count:
+                hashed = level[sibling]
+                for leaf in range(node * span, min((node + 1) * span, size)):
+                    paths[leaf].append(hashed)
+        span *= 2
+    return paths
 
 
 def verify_inclusion(data: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import unicodedata
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import repeat
 
 from fontTools import subset
@@ -33,6 +33,13 @@ def pdf_stream(entries: bytes, data: bytes, *, compress: bool = True) -> bytes:
 def pdf_text_string(text: str) -> bytes:
     """A PDF text string for any Unicode text: UTF-16BE with its byte order mark, written in hex."""
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode("ascii") + b">"
+
+
+class _Glyphs(dict[int, str]):
+    """Code point -> glyph id in hex, for `str.translate`; a character the font lacks is .notdef (0000)."""
+
+    def __missing__(self, key: int) -> str:
+        return "0000"
 
 
 class EmbeddedFont:
@@ -65,6 +72,7 @@ class EmbeddedFont:
             self._advance[chr(char)] = self._widths[gid[name]]
             unicode_of.setdefault(gid[name], char)
         self._unicode_of = unicode_of
+        self._glyphs = _Glyphs({ord(c): code for c, code in self._codes.items()})  # for str.translate
         head, os2 = font["head"], font["OS/2"]
         self._descriptor = (
             b"/Ascent %d /Descent %d /CapHeight %d /FontBBox [%d %d %d %d] /Flags 4 /ItalicAngle 0 /StemV %d"
@@ -75,17 +83,16 @@ class EmbeddedFont:
 
     def encode(self, text: str) -> bytes:
         """`text` (NFC) as a hex string of glyph ids; a character the font lacks becomes .notdef (a box)."""
-        codes = self._codes
         if not text.isascii():  # ASCII is its own NFC form: dates, ID numbers and hex skip the normalisation
             text = unicodedata.normalize("NFC", text)
-        return ("<" + "".join(map(codes.get, text, repeat("0000"))) + ">").encode()
+        return ("<" + text.translate(self._glyphs) + ">").encode()
 
     def width(self, text: str, size: float) -> float:
         """The advance width of `text` at `size` points, in points."""
         if not text.isascii():
             text = unicodedata.normalize("NFC", text)
-        advance, missing = self._advance, self._widths[0]
-        return sum(advance.get(c, missing) for c in text) * size / 1000
+        advance: Callable[[str, int], int] = self._advance.get
+        return sum(map(advance, text, repeat(self._widths[0]))) * size / 1000
 
     def objects(self, first: int) -> dict[int, bytes]:
         """The font's five objects, numbered from `first` (the Type0 font itself is `first`)."""
