@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from tests.issuance.test_issue import ROWS, _confirm, _cycle, _issue, signer  # 
 from vaxpass.issuance.issue import _persons_due
 from vaxpass.signing.keystore import Signer
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, DoseRecord
+from vaxpass.store.models import Certificate, DoseRecord, LineageLink
 from vaxpass.store.partition import Partition
 
 BOOSTER = dose_row("4", "Nguyễn Văn An", "12/05/1990", "Nam", "001090000001", vaccine="Pfizer", dose="3",
@@ -80,3 +82,34 @@ def test_buckets_split_the_due_persons(tmp_path: Path) -> None:
     whole, _ = _due(url)
     parts = [_due(url, Partition(i, 2))[0] for i in range(2)]
     assert sorted(parts[0] + parts[1]) == whole and not set(parts[0]) & set(parts[1])
+
+
+def _chains(url: str) -> set[tuple[object, ...]]:
+    """Every certificate's facts and every link with its decoded detail, keyed by person (not by row ids, nor the
+    signed confirmation PDF's hash: PAdES signatures differ from run to run)."""
+    with session_scope(url) as session:
+        certs = {c.id: c for c in session.scalars(select(Certificate))}
+        links = session.scalars(select(LineageLink)).all()
+        facts: set[tuple[object, ...]] = {(c.person_id, c.version, c.uvci, c.content_key, c.status)
+                                          for c in certs.values()}
+        for link in links:
+            detail = {k: v for k, v in link.detail.items() if k != "document_sha256"}
+            facts.add((certs[link.certificate_id].person_id, link.kind, json.dumps(detail, sort_keys=True)))
+    return facts
+
+
+def test_postgresql_issues_and_selects_what_sqlite_does(tmp_path: Path, signer: Signer,  # noqa: F811
+                                                        pg_databases: Callable[[], str]) -> None:
+    """The due-person query and the lineage details (JSON read and written as text) on PostgreSQL."""
+    stores = {"sqlite": None, "postgresql": pg_databases()}
+    chains = {}
+    for name, at in stores.items():
+        url = _cycle(tmp_path / name, ROWS, url=at)
+        first = _issue(url, signer)
+        url = _cycle(tmp_path / name, [*ROWS, BOOSTER, NEWCOMER], cycle_id="cycle-2", file="d2.csv", url=at)
+        assert _due(url)[1] == 1
+        second = _issue(url, signer, cycle_id="cycle-2")
+        assert ((first.issued, first.reissued), (second.issued, second.reissued, second.unchanged)) == (
+            (2, 0), (1, 1, 1))
+        chains[name] = _chains(url)
+    assert chains["sqlite"] == chains["postgresql"]

@@ -257,7 +257,8 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
     # SQLAlchemy insert row by row on SQLite, the largest cost of the write.
     conn.execute(insert(_CERTS), new_certs)
     ids = _ids_by_uvci(conn, [c["uvci"] for c in new_certs])
-    context = LineageContext(conn, [r for c in new_certs for r in by_person[c["person_id"]]])
+    context = LineageContext(conn, [r for c in new_certs for r in by_person[c["person_id"]]],
+                             certified=[c["dose_record_id"] for c in new_certs])
     save_links(conn, [link for cert_id, c in zip(ids, new_certs, strict=True) for link in context.links(
         certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=run.kid, uvci=c["uvci"],
         version=c["version"], cycle_id=run.cycle_id, records=by_person[c["person_id"]], dag_id=run.dag_id,
