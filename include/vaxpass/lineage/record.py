@@ -104,13 +104,25 @@ class LineageContext:
         raws, files = RawRecord.__table__.c, LandedFile.__table__.c
         decisions = MatchDecision.__table__.c
         citems, confs = ConfirmationItem.__table__.c, FacilityConfirmation.__table__.c
+        items, actions_t, batches = ReviewItem.__table__.c, ReviewAction.__table__.c, ReviewBatch.__table__.c
         self.raw: dict[int, Any] = {}
         self.decision: dict[int, Any] = {}
-        self.reviews: dict[int, list[tuple[ReviewItem, ReviewBatch]]] = {}
+        self.reviews: dict[int, list[Any]] = {}
         self.confirmation: dict[int, Any] = {}
-        self.actions: dict[int, list[tuple[ReviewAction, ReviewBatch]]] = {}
-        # review items and actions are few (only records that went through a district gate): ORM objects
-        session = Session(bind=conn)
+        self.actions: dict[int, list[Any]] = {}
+        # review items and actions (few: only records that went through a district gate), each with its batch's
+        # district, id and approver
+        batch_columns = (batches.district_code, batches.id.label("batch_id"), batches.decided_by.label("approved_by"))
+        reviews_q = select(items.id, items.dose_record_id, items.decided_by, items.decision, items.decided_at,
+                           items.before, items.after, *batch_columns).join_from(
+            ReviewItem.__table__, ReviewBatch.__table__, batches.id == items.batch_id).where(
+            items.decision.is_not(None))
+        actions_q = select(actions_t.id, actions_t.dose_record_id, actions_t.new_dose_record_id, actions_t.action,
+                           actions_t.registry_id, actions_t.reason_code, actions_t.fields, actions_t.before,
+                           actions_t.after, actions_t.actor, actions_t.acted_at, actions_t.channel,
+                           actions_t.outcome, *batch_columns).join_from(
+            ReviewAction.__table__, ReviewBatch.__table__, batches.id == actions_t.batch_id).where(
+            actions_t.status == "applied")
         for chunk in _chunks([r.raw_record_id for r in recs]):
             for row in conn.execute(select(raws.id, raws.source_row, raws.content_hash, files.source_name,
                                            files.sha256, files.extraction_run_id).join_from(
@@ -125,17 +137,13 @@ class LineageContext:
                                                 cast(decisions.evidence, Text).label("evidence")).where(
                     decisions.id.in_(latest))):
                 self.decision[decision.dose_record_id] = decision
-            for item, batch in session.execute(select(ReviewItem, ReviewBatch).join(
-                    ReviewBatch, ReviewBatch.id == ReviewItem.batch_id).where(
-                    ReviewItem.dose_record_id.in_(chunk), ReviewItem.decision.is_not(None))).tuples():
-                self.reviews.setdefault(item.dose_record_id, []).append((item, batch))
+            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(chunk))):
+                self.reviews.setdefault(item.dose_record_id, []).append(item)
             # a reviewer's applied action: on the record itself, or the correction this record's version came from
-            for action, batch in session.execute(select(ReviewAction, ReviewBatch).join(
-                    ReviewBatch, ReviewBatch.id == ReviewAction.batch_id).where(
-                    ReviewAction.status == "applied", (ReviewAction.dose_record_id.in_(chunk)
-                                                       | ReviewAction.new_dose_record_id.in_(chunk)))).tuples():
+            for action in conn.execute(actions_q.where(actions_t.dose_record_id.in_(chunk)
+                                                       | actions_t.new_dose_record_id.in_(chunk))):
                 record_id = action.new_dose_record_id or action.dose_record_id
-                self.actions.setdefault(record_id, []).append((action, batch))
+                self.actions.setdefault(record_id, []).append(action)
         for chunk in _chunks(ids if certified is None else list(certified)):
             for confirmed in conn.execute(select(
                     citems.dose_record_id, citems.leaf_index, citems.leaf_hash, cast(citems.proof, Text).label("proof"),
@@ -144,18 +152,15 @@ class LineageContext:
                     ConfirmationItem.__table__, FacilityConfirmation.__table__,
                     confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(chunk))):
                 self.confirmation[confirmed.dose_record_id] = confirmed
-        corrected_from = [a.dose_record_id for acts in self.actions.values() for a, _ in acts
+        corrected_from = [a.dose_record_id for acts in self.actions.values() for a in acts
                           if a.new_dose_record_id is not None]
         for chunk in _chunks(corrected_from):
-            for item, batch in session.execute(select(ReviewItem, ReviewBatch).join(
-                    ReviewBatch, ReviewBatch.id == ReviewItem.batch_id).where(
-                    ReviewItem.dose_record_id.in_(chunk), ReviewItem.decision.is_not(None))).tuples():
-                self.reviews.setdefault(item.dose_record_id, []).append((item, batch))
+            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(chunk))):
+                self.reviews.setdefault(item.dose_record_id, []).append(item)
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
         runs = QualityRun.__table__.c
         self.quality = {q.id: q for q in conn.execute(select(runs.id, runs.suite_name, runs.suite_version).where(
             runs.id.in_(run_ids)))}
-        session.close()
         self._encoded: dict[tuple[str, Any], str] = {}  # details the chains of a batch share, as JSON text
 
     def _shared(self, kind: str, key: Any, detail: dict[str, Any]) -> str:
@@ -185,13 +190,13 @@ class LineageContext:
                 links[("match", f"match_decision:{decision.id}")] = _dumps_with({
                     "outcome": decision.outcome, "method": decision.method, "reason": decision.reason,
                     "score": decision.score, "evidence": None}, decision.evidence)
-            for item, batch in self.reviews.get(rec.id, []):
-                links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item, batch))
-            for action, batch in self.actions.get(rec.id, []):
-                links[("review", f"review_action:{action.id}")] = json.dumps(_action_detail(action, batch))
+            for item in self.reviews.get(rec.id, []):
+                links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
+            for action in self.actions.get(rec.id, []):
+                links[("review", f"review_action:{action.id}")] = json.dumps(_action_detail(action))
                 if action.new_dose_record_id is not None:
-                    for item, ibatch in self.reviews.get(action.dose_record_id, []):
-                        links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item, ibatch))
+                    for item in self.reviews.get(action.dose_record_id, []):
+                        links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
         if (conf := self.confirmation.get(certified_dose_id)) is not None:
             links[("confirmation", f"confirmation:{conf.id}")] = _dumps_with({
                 "site": conf.site_code, "cycle": conf.cycle_id, "sequence": conf.sequence,
@@ -207,19 +212,20 @@ class LineageContext:
                 for (kind, ref), detail in links.items()]
 
 
-def _item_detail(item: ReviewItem, batch: ReviewBatch) -> dict[str, Any]:
-    return {"district": batch.district_code, "batch": batch.id, "reviewer": item.decided_by,
+def _item_detail(item: Any) -> dict[str, Any]:
+    """A review item's link (`item`: a row of `reviews_q`, the item with its batch's columns)."""
+    return {"district": item.district_code, "batch": item.batch_id, "reviewer": item.decided_by,
             "decision": item.decision, "decided_at": item.decided_at.isoformat() if item.decided_at else None,
-            "approved_by": batch.decided_by, "before": item.before, "after": item.after}
+            "approved_by": item.approved_by, "before": item.before, "after": item.after}
 
 
-def _action_detail(action: ReviewAction, batch: ReviewBatch) -> dict[str, Any]:
+def _action_detail(action: Any) -> dict[str, Any]:
     """A reviewer's action on the record: who, when, what; a correction names its fields, with before and
     after values only for those that do not identify the person (the audit row `review_action:<id>` in the
     ops store keeps them all)."""
-    detail: dict[str, Any] = {"district": batch.district_code, "batch": batch.id, "reviewer": action.actor,
+    detail: dict[str, Any] = {"district": action.district_code, "batch": action.batch_id, "reviewer": action.actor,
                               "action": action.action, "decided_at": action.acted_at.isoformat(),
-                              "channel": action.channel, "approved_by": batch.decided_by,
+                              "channel": action.channel, "approved_by": action.approved_by,
                               "outcome": action.outcome}
     if action.action == "accept":
         detail["registry_candidate"] = action.registry_id
