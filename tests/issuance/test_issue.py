@@ -38,9 +38,11 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
     return load_signer(issue_document_signer(ca, b"pw", ca / "dsc.p12", now=NOW - timedelta(days=1)), b"pw")
 
 
-def _cycle(tmp_path: Path, rows: list[dict[str, str]], cycle_id: str = "cycle-1", file: str = "d1.csv") -> str:
+def _cycle(tmp_path: Path, rows: list[dict[str, str]], cycle_id: str = "cycle-1", file: str = "d1.csv",
+           url: str | None = None) -> str:
+    """One cycle up to matching, in a SQLite store in `tmp_path` (or the database at `url`)."""
     s = site()
-    url = make_store(tmp_path, [s], cycle_id=cycle_id)
+    url = make_store(tmp_path, [s], cycle_id=cycle_id, url=url)
     write_csv(tmp_path / "data" / s.source.path / file, rows)
     extract_site(url, cycle_id=cycle_id, site=s, data_dir=tmp_path / "data", landing_dir=tmp_path / "landing")
     with session_scope(url) as session:  # stands in for the GE stage, tested on its own

@@ -1,16 +1,21 @@
 """Writing certificates' lineage chains (DESIGN.md §4) into the ops store at issuance.
 
 Everything a chain needs is read in a few queries for the whole batch of certificates (`LineageContext`), so
-issuing N certificates costs O(1) round trips, not O(N).
+issuing N certificates costs O(1) round trips, not O(N). A link's detail is written as the JSON text
+`json.dumps` makes of it (what the JSON column stores), built directly: the match evidence and the inclusion
+proof are read as JSON text and put in as they are, and the details every certificate of a run repeats
+(extraction, validation, run) are encoded once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import JSON, Connection, Dialect, Text, bindparam, cast, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from vaxpass.store.models import (
     ConfirmationItem,
@@ -56,6 +61,28 @@ class DoseRef(Protocol):
     def cycle_id(self) -> str: ...
 
 
+class _EncodedJSON(TypeDecorator[str]):
+    """A JSON column's value given as the text `json.dumps` made of it: bound as it is, not encoded again."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+_LINKS = LineageLink.metadata.tables[LineageLink.__tablename__]
+_INSERT_LINKS = insert(_LINKS).values(certificate_id=bindparam("certificate_id"), kind=bindparam("kind"),
+                                      ref=bindparam("ref"), detail=bindparam("detail", type_=_EncodedJSON()))
+
+
+def _dumps_with(detail: dict[str, Any], raw: str, depth: int = 1) -> str:
+    """`json.dumps` of `detail` whose last value (`depth` maps down, each map's last value) is the JSON text
+    `raw`: `detail` holds None in its place, and the text is put where `null` was written."""
+    text = json.dumps(detail)
+    return text[:-4 - depth] + raw + "}" * depth
+
+
 def _connection(db: Session | Connection) -> Connection:
     return db.connection() if isinstance(db, Session) else db
 
@@ -67,20 +94,35 @@ class LineageContext:
     loaded), so issuing in chunks keeps the memory of one chunk.
     """
 
-    def __init__(self, db: Session | Connection, records: Iterable[DoseRef]) -> None:
+    def __init__(self, db: Session | Connection, records: Iterable[DoseRef],
+                 certified: Iterable[int] | None = None) -> None:
+        """`certified`: the ids of the certified doses among `records`, whose confirmation the chains name (all
+        of `records` when not given)."""
         conn = _connection(db)
         recs = list(records)
         ids = [r.id for r in recs]
         raws, files = RawRecord.__table__.c, LandedFile.__table__.c
         decisions = MatchDecision.__table__.c
         citems, confs = ConfirmationItem.__table__.c, FacilityConfirmation.__table__.c
+        items, actions_t, batches = ReviewItem.__table__.c, ReviewAction.__table__.c, ReviewBatch.__table__.c
         self.raw: dict[int, Any] = {}
         self.decision: dict[int, Any] = {}
-        self.reviews: dict[int, list[tuple[ReviewItem, ReviewBatch]]] = {}
+        self.reviews: dict[int, list[Any]] = {}
         self.confirmation: dict[int, Any] = {}
-        self.actions: dict[int, list[tuple[ReviewAction, ReviewBatch]]] = {}
-        # review items and actions are few (only records that went through a district gate): ORM objects
-        session = Session(bind=conn)
+        self.actions: dict[int, list[Any]] = {}
+        # review items and actions (few: only records that went through a district gate), each with its batch's
+        # district, id and approver
+        batch_columns = (batches.district_code, batches.id.label("batch_id"), batches.decided_by.label("approved_by"))
+        reviews_q = select(items.id, items.dose_record_id, items.decided_by, items.decision, items.decided_at,
+                           items.before, items.after, *batch_columns).join_from(
+            ReviewItem.__table__, ReviewBatch.__table__, batches.id == items.batch_id).where(
+            items.decision.is_not(None))
+        actions_q = select(actions_t.id, actions_t.dose_record_id, actions_t.new_dose_record_id, actions_t.action,
+                           actions_t.registry_id, actions_t.reason_code, actions_t.fields, actions_t.before,
+                           actions_t.after, actions_t.actor, actions_t.acted_at, actions_t.channel,
+                           actions_t.outcome, *batch_columns).join_from(
+            ReviewAction.__table__, ReviewBatch.__table__, batches.id == actions_t.batch_id).where(
+            actions_t.status == "applied")
         for chunk in _chunks([r.raw_record_id for r in recs]):
             for row in conn.execute(select(raws.id, raws.source_row, raws.content_hash, files.source_name,
                                            files.sha256, files.extraction_run_id).join_from(
@@ -92,93 +134,98 @@ class LineageContext:
                       .group_by(decisions.dose_record_id))
             for decision in conn.execute(select(decisions.id, decisions.dose_record_id, decisions.outcome,
                                                 decisions.method, decisions.reason, decisions.score,
-                                                decisions.evidence).where(decisions.id.in_(latest))):
+                                                cast(decisions.evidence, Text).label("evidence")).where(
+                    decisions.id.in_(latest))):
                 self.decision[decision.dose_record_id] = decision
-            for item, batch in session.execute(select(ReviewItem, ReviewBatch).join(
-                    ReviewBatch, ReviewBatch.id == ReviewItem.batch_id).where(
-                    ReviewItem.dose_record_id.in_(chunk), ReviewItem.decision.is_not(None))).tuples():
-                self.reviews.setdefault(item.dose_record_id, []).append((item, batch))
+            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(chunk))):
+                self.reviews.setdefault(item.dose_record_id, []).append(item)
+            # a reviewer's applied action: on the record itself, or the correction this record's version came from
+            for action in conn.execute(actions_q.where(actions_t.dose_record_id.in_(chunk)
+                                                       | actions_t.new_dose_record_id.in_(chunk))):
+                record_id = action.new_dose_record_id or action.dose_record_id
+                self.actions.setdefault(record_id, []).append(action)
+        for chunk in _chunks(ids if certified is None else list(certified)):
             for confirmed in conn.execute(select(
-                    citems.dose_record_id, citems.leaf_index, citems.leaf_hash, citems.proof, confs.id,
-                    confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid, confs.document_sha256,
-                    confs.merkle_root, confs.records).join_from(
+                    citems.dose_record_id, citems.leaf_index, citems.leaf_hash, cast(citems.proof, Text).label("proof"),
+                    confs.id, confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid,
+                    confs.document_sha256, confs.merkle_root, confs.records).join_from(
                     ConfirmationItem.__table__, FacilityConfirmation.__table__,
                     confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(chunk))):
                 self.confirmation[confirmed.dose_record_id] = confirmed
-            # a reviewer's applied action: on the record itself, or the correction this record's version came from
-            for action, batch in session.execute(select(ReviewAction, ReviewBatch).join(
-                    ReviewBatch, ReviewBatch.id == ReviewAction.batch_id).where(
-                    ReviewAction.status == "applied", (ReviewAction.dose_record_id.in_(chunk)
-                                                       | ReviewAction.new_dose_record_id.in_(chunk)))).tuples():
-                record_id = action.new_dose_record_id or action.dose_record_id
-                self.actions.setdefault(record_id, []).append((action, batch))
-        corrected_from = [a.dose_record_id for acts in self.actions.values() for a, _ in acts
+        corrected_from = [a.dose_record_id for acts in self.actions.values() for a in acts
                           if a.new_dose_record_id is not None]
         for chunk in _chunks(corrected_from):
-            for item, batch in session.execute(select(ReviewItem, ReviewBatch).join(
-                    ReviewBatch, ReviewBatch.id == ReviewItem.batch_id).where(
-                    ReviewItem.dose_record_id.in_(chunk), ReviewItem.decision.is_not(None))).tuples():
-                self.reviews.setdefault(item.dose_record_id, []).append((item, batch))
+            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(chunk))):
+                self.reviews.setdefault(item.dose_record_id, []).append(item)
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
         runs = QualityRun.__table__.c
         self.quality = {q.id: q for q in conn.execute(select(runs.id, runs.suite_name, runs.suite_version).where(
             runs.id.in_(run_ids)))}
-        session.close()
+        self._encoded: dict[tuple[str, Any], str] = {}  # details the chains of a batch share, as JSON text
+
+    def _shared(self, kind: str, key: Any, detail: dict[str, Any]) -> str:
+        text = self._encoded.get((kind, key))
+        if text is None:
+            text = self._encoded[(kind, key)] = json.dumps(detail)
+        return text
 
     def links(self, *, certificate_id: int, certified_dose_id: int, kid: str, uvci: str, version: int,
               cycle_id: str, records: Iterable[DoseRef], dag_id: str, task_id: str,
               alg: str) -> list[dict[str, Any]]:
-        """The chain of one certificate, as rows for `lineage_links`. Ids, hashes and codes only: no personal
-        data."""
-        links: dict[tuple[str, str], dict[str, Any]] = {}
+        """The chain of one certificate, as rows for `lineage_links` (`detail` as JSON text, for `save_links`).
+        Ids, hashes and codes only: no personal data."""
+        links: dict[tuple[str, str], str] = {}
         for rec in records:
             raw = self.raw[rec.raw_record_id]
-            links[("source_row", f"raw_record:{raw.id}")] = {
+            links[("source_row", f"raw_record:{raw.id}")] = json.dumps({
                 "site": rec.site_code, "file": raw.source_name, "file_sha256": raw.sha256,
                 "row": raw.source_row, "source_key": rec.source_key, "content_hash": raw.content_hash,
-                "dose_record_id": rec.id, "version": rec.version, "certified_dose": rec.id == certified_dose_id}
-            links[("extraction", f"extraction_run:{raw.extraction_run_id}")] = {
-                "site": rec.site_code, "cycle": rec.cycle_id}
+                "dose_record_id": rec.id, "version": rec.version, "certified_dose": rec.id == certified_dose_id})
+            links[("extraction", f"extraction_run:{raw.extraction_run_id}")] = self._shared(
+                "extraction", (rec.site_code, rec.cycle_id), {"site": rec.site_code, "cycle": rec.cycle_id})
             if (qrun := self.quality.get(rec.quality_run_id or -1)) is not None:
-                links[("validation", f"quality_run:{qrun.id}")] = {
-                    "suite": qrun.suite_name, "suite_version": qrun.suite_version, "result": "passed"}
+                links[("validation", f"quality_run:{qrun.id}")] = self._shared("validation", qrun.id, {
+                    "suite": qrun.suite_name, "suite_version": qrun.suite_version, "result": "passed"})
             if (decision := self.decision.get(rec.id)) is not None:
-                links[("match", f"match_decision:{decision.id}")] = {
+                links[("match", f"match_decision:{decision.id}")] = _dumps_with({
                     "outcome": decision.outcome, "method": decision.method, "reason": decision.reason,
-                    "score": decision.score, "evidence": decision.evidence}
-            for item, batch in self.reviews.get(rec.id, []):
-                links[("review", f"review_item:{item.id}")] = _item_detail(item, batch)
-            for action, batch in self.actions.get(rec.id, []):
-                links[("review", f"review_action:{action.id}")] = _action_detail(action, batch)
+                    "score": decision.score, "evidence": None}, decision.evidence)
+            for item in self.reviews.get(rec.id, []):
+                links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
+            for action in self.actions.get(rec.id, []):
+                links[("review", f"review_action:{action.id}")] = json.dumps(_action_detail(action))
                 if action.new_dose_record_id is not None:
-                    for item, ibatch in self.reviews.get(action.dose_record_id, []):
-                        links[("review", f"review_item:{item.id}")] = _item_detail(item, ibatch)
+                    for item in self.reviews.get(action.dose_record_id, []):
+                        links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
         if (conf := self.confirmation.get(certified_dose_id)) is not None:
-            links[("confirmation", f"confirmation:{conf.id}")] = {
+            links[("confirmation", f"confirmation:{conf.id}")] = _dumps_with({
                 "site": conf.site_code, "cycle": conf.cycle_id, "sequence": conf.sequence,
                 "signer_kid": conf.signer_kid, "document_sha256": conf.document_sha256,
                 "merkle_root": conf.merkle_root, "records": conf.records, "dose_record_id": certified_dose_id,
                 "leaf_index": conf.leaf_index,
-                "inclusion": {"leaf_hash": conf.leaf_hash, "tree_size": conf.records, "proof": conf.proof}}
-        links[("signature", f"kid:{kid}")] = {"alg": alg, "uvci": uvci, "version": version}
-        links[("dag_run", f"cycle:{cycle_id}")] = {"dag_id": dag_id, "run_id": cycle_id, "task_id": task_id}
+                "inclusion": {"leaf_hash": conf.leaf_hash, "tree_size": conf.records, "proof": None}},
+                conf.proof, depth=2)
+        links[("signature", f"kid:{kid}")] = json.dumps({"alg": alg, "uvci": uvci, "version": version})
+        links[("dag_run", f"cycle:{cycle_id}")] = self._shared("dag_run", (dag_id, cycle_id, task_id), {
+            "dag_id": dag_id, "run_id": cycle_id, "task_id": task_id})
         return [{"certificate_id": certificate_id, "kind": kind, "ref": ref, "detail": detail}
                 for (kind, ref), detail in links.items()]
 
 
-def _item_detail(item: ReviewItem, batch: ReviewBatch) -> dict[str, Any]:
-    return {"district": batch.district_code, "batch": batch.id, "reviewer": item.decided_by,
+def _item_detail(item: Any) -> dict[str, Any]:
+    """A review item's link (`item`: a row of `reviews_q`, the item with its batch's columns)."""
+    return {"district": item.district_code, "batch": item.batch_id, "reviewer": item.decided_by,
             "decision": item.decision, "decided_at": item.decided_at.isoformat() if item.decided_at else None,
-            "approved_by": batch.decided_by, "before": item.before, "after": item.after}
+            "approved_by": item.approved_by, "before": item.before, "after": item.after}
 
 
-def _action_detail(action: ReviewAction, batch: ReviewBatch) -> dict[str, Any]:
+def _action_detail(action: Any) -> dict[str, Any]:
     """A reviewer's action on the record: who, when, what; a correction names its fields, with before and
     after values only for those that do not identify the person (the audit row `review_action:<id>` in the
     ops store keeps them all)."""
-    detail: dict[str, Any] = {"district": batch.district_code, "batch": batch.id, "reviewer": action.actor,
+    detail: dict[str, Any] = {"district": action.district_code, "batch": action.batch_id, "reviewer": action.actor,
                               "action": action.action, "decided_at": action.acted_at.isoformat(),
-                              "channel": action.channel, "approved_by": batch.decided_by,
+                              "channel": action.channel, "approved_by": action.approved_by,
                               "outcome": action.outcome}
     if action.action == "accept":
         detail["registry_candidate"] = action.registry_id
@@ -193,7 +240,8 @@ def _action_detail(action: ReviewAction, batch: ReviewBatch) -> dict[str, Any]:
 
 
 def save_links(db: Session | Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert the rows in one Core executemany (batched into multi-row INSERTs), skipping the ORM's
-    per-row bookkeeping: a cycle writes about eight links per certificate."""
+    """Insert the rows (`detail` as the JSON text `LineageContext.links` makes) in one Core executemany
+    (batched into multi-row INSERTs), skipping the ORM's per-row bookkeeping: a cycle writes about eight links
+    per certificate."""
     if rows:
-        _connection(db).execute(insert(LineageLink.metadata.tables[LineageLink.__tablename__]), rows)
+        _connection(db).execute(_INSERT_LINKS, rows)
