@@ -3,6 +3,8 @@ twin (`rows.failing_rows`) only when they agree with GE, and are GE's own index 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 from datetime import date
 from typing import Any
@@ -64,3 +66,17 @@ def test_rows_that_disagree_with_ge_counts_are_replaced_by_ge_rows(spec: SuiteSp
         fast = engine.run_suite(spec, work, run_parameters(RUN_DATE))
     assert as_tuples(fast[0]) == as_tuples(by_ge[0])
     assert spec.rules[2].code in caplog.text
+
+
+def test_memoised_configurations_and_frozen_objects_change_no_result(spec: SuiteSpec,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from great_expectations.expectations.expectation import Expectation
+
+    work = judged(frame(case_rows()), spec, RUN_DATE)
+    ges_property = Expectation.__dict__["configuration"]
+    fast = engine.run_suite(spec, work, run_parameters(RUN_DATE), ge_rows=True)
+    assert Expectation.__dict__["configuration"] is ges_property and gc.get_freeze_count() == 0  # put back
+    monkeypatch.setattr(engine, "_configurations_memoised", contextlib.nullcontext)
+    monkeypatch.setattr(engine, "_older_objects_frozen", contextlib.nullcontext)
+    plain = engine.run_suite(spec, work, run_parameters(RUN_DATE), ge_rows=True)
+    assert as_tuples(fast[0]) == as_tuples(plain[0]) and fast[1:] == plain[1:]
