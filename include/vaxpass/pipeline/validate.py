@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from vaxpass.domain import SOURCE_HEADERS
 from vaxpass.errors import VaxpassError
 from vaxpass.quality import QualityReport, default_suite_dir, empty_report, load_suite, validate_dose_records
-from vaxpass.quality.engine import older_objects_frozen
 from vaxpass.quality.holds import load_hold_policy
 from vaxpass.store import session_scope
 from vaxpass.store.models import DoseRecord, LandedFile, Person, QualityResult, QualityRun, RawRecord
@@ -174,17 +173,7 @@ class SiteValidation:
 
 def validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
                   suite_dir: Path | None = None) -> SiteValidation:
-    """Validate the site's records awaiting validation; a rerun of the same cycle reuses its quality run.
-
-    The objects that exist before are left out of the garbage collector's passes meanwhile (`older_objects_frozen`):
-    reading, preparing and judging a batch sets off full passes that would walk every object of the process."""
-    with older_objects_frozen():
-        return _validate_site(db_url, cycle_id=cycle_id, site_code=site_code, run_date=run_date,
-                              suite_dir=suite_dir)
-
-
-def _validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
-                   suite_dir: Path | None) -> SiteValidation:
+    """Validate the site's records awaiting validation; a rerun of the same cycle reuses its quality run."""
     policy = load_hold_policy(suite_dir if suite_dir is not None else default_suite_dir())
     with session_scope(db_url) as session:
         rows = batch_rows(session, DoseRecord.site_code == site_code, DoseRecord.status == "new")

@@ -165,20 +165,19 @@ def _validate(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any],
 
         validator = Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": work},
                               result_format=result_format)
-        with _configurations_memoised(), older_objects_frozen():
+        with _configurations_memoised(), _older_objects_frozen():
             return validator.validate_expectation_suite(_suite(spec), {**STATIC_PARAMETERS, **parameters})
 
 
 @contextlib.contextmanager
-def older_objects_frozen() -> Iterator[None]:
-    """While the block runs (a GE validation, a site's whole validation), the garbage collector leaves alone
-    the objects that existed before it.
+def _older_objects_frozen() -> Iterator[None]:
+    """During a validation, the garbage collector leaves alone the objects that existed before it.
 
     Importing GE leaves some 300,000 long-lived objects (modules, classes, registries), and the validator
     allocates enough small objects to set off several full collections per batch, each walking all of them: a
     fifth of GE's time on a site's batch. The objects made by the validation are still collected as usual;
     `gc.unfreeze` puts the older ones back (both are constant-time list moves). A process that froze objects
-    itself (as Airflow does before it forks), or an enclosing block that did, is left as it is."""
+    itself (as Airflow does before it forks) is left as it is."""
     if gc.get_freeze_count():
         yield
         return
