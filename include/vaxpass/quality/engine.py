@@ -8,9 +8,13 @@ as thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import gc
+import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +23,21 @@ import pandas as pd
 
 from vaxpass.errors import VaxpassError
 from vaxpass.quality.prepare import ROW
+from vaxpass.quality.rows import failing_rows
 from vaxpass.quality.suite import STATIC_PARAMETERS, SuiteError, SuiteSpec
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite
     from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
-# COMPLETE lists every failing row; exclude_unexpected_values keeps personal values out of GE's result (and
-# makes GE return the failing `_row`s as one list instead of building a dict per row); no index query string.
-RESULT_FORMAT: dict[str, Any] = {
+# BASIC gives each rule's verdict and counts (all Data Docs show) without values (a partial list of 0) and without
+# row references; the failing rows come from `rows.failing_rows`, checked against these counts.
+RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 0}
+# GE's own failing rows, when its counts and the vectorised rows disagree (or a caller asks for them): COMPLETE
+# lists every failing row; exclude_unexpected_values keeps personal values out of GE's result (and makes GE return
+# the failing `_row`s as one list instead of building a dict per row); no index query string.
+ROWS_RESULT_FORMAT: dict[str, Any] = {
     "result_format": "COMPLETE",
     "unexpected_index_column_names": [ROW],
     "exclude_unexpected_values": True,
@@ -35,6 +45,7 @@ RESULT_FORMAT: dict[str, Any] = {
     "partial_unexpected_count": 0,
 }
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _suites: dict[str, ExpectationSuite] = {}
 
@@ -118,20 +129,98 @@ def _rows(index_list: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
-def run_suite(spec: SuiteSpec, work: pd.DataFrame,
-              parameters: dict[str, Any]) -> tuple[list[RuleOutcome], bool, dict[str, Any]]:
+def run_suite(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any], *,
+              ge_rows: bool = False) -> tuple[list[RuleOutcome], bool, dict[str, Any]]:
     """Validate the judged frame with the suite; one outcome per rule, in suite order, GE's success flag and
-    GE's result without row references (`docs_safe`)."""
+    GE's result without row references (`docs_safe`).
+
+    GE's verdicts and counts decide. The failing rows are the vectorised ones (`rows.failing_rows`) when they
+    agree with GE's counts on every rule; otherwise, or with `ge_rows`, GE lists them itself (a second run)."""
+    result = _validate(spec, work, parameters, ROWS_RESULT_FORMAT if ge_rows else RESULT_FORMAT)
+    details = _details(spec, result)
+    if ge_rows:
+        outcomes = [RuleOutcome(rule=rule.code, evaluated=evaluated, success=success,
+                                failed_rows=_rows(detail.get("unexpected_index_list")))
+                    for rule, (evaluated, success, detail) in zip(spec.rules, details, strict=True)]
+        return outcomes, bool(result.success), docs_safe(result)
+    outcomes, disagree = [], []
+    for rule, (evaluated, success, detail), (counted, rows) in zip(spec.rules, details,
+                                                                  failing_rows(spec, work, parameters), strict=True):
+        if (counted, rows.size, rows.size == 0) != (evaluated, int(detail.get("unexpected_count") or 0), success):
+            disagree.append(rule.code)
+        outcomes.append(RuleOutcome(rule=rule.code, evaluated=evaluated, failed_rows=rows, success=success))
+    if disagree:
+        log.warning("rules %s: the vectorised rows disagree with Great Expectations' counts; taking GE's rows",
+                    ", ".join(disagree))
+        return run_suite(spec, work, parameters, ge_rows=True)
+    return outcomes, bool(result.success), docs_safe(result)
+
+
+def _validate(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any],
+              result_format: dict[str, Any]) -> ExpectationSuiteValidationResult:
     with _lock:
         # GE's own validator, as Batch.validate and ValidationDefinition.run use it: the first loads (and
         # fingerprints) the batch twice, the second also serialises every result into the context's store.
         from great_expectations.validator.v1_validator import Validator
 
         validator = Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": work},
-                              result_format=RESULT_FORMAT)
-        result = validator.validate_expectation_suite(_suite(spec), {**STATIC_PARAMETERS, **parameters})
+                              result_format=result_format)
+        with _configurations_memoised(), _older_objects_frozen():
+            return validator.validate_expectation_suite(_suite(spec), {**STATIC_PARAMETERS, **parameters})
+
+
+@contextlib.contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """During a validation, the garbage collector leaves alone the objects that existed before it.
+
+    Importing GE leaves some 300,000 long-lived objects (modules, classes, registries), and the validator
+    allocates enough small objects to set off several full collections per batch, each walking all of them: a
+    fifth of GE's time on a site's batch. The objects made by the validation are still collected as usual;
+    `gc.unfreeze` puts the older ones back (both are constant-time list moves). A process that froze objects
+    itself (as Airflow does before it forks) is left as it is."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _configurations_memoised() -> Iterator[None]:
+    """For one validation, each Expectation's `configuration` is built once instead of on every access.
+
+    GE's `Expectation.configuration` is a property that rebuilds an ExpectationConfiguration from the pydantic
+    model (`dict()`, a regex on the class name, a new object) each time it is read, and the validator reads it
+    about a hundred times per expectation and batch: a fifth of GE's time on a site's batch, all of it fixed
+    per expectation. Within `graph_validate` the expectations are fresh objects that are only read, so the
+    first configuration stands for all; the memo lives only inside the validation (which holds `_lock`, as
+    every GE use here does) and GE's property is put back afterwards."""
+    from great_expectations.expectations.expectation import Expectation
+
+    original = Expectation.__dict__["configuration"]
+    memo: dict[int, tuple[Any, Any]] = {}  # id → (expectation, its configuration); holding it keeps the id unique
+
+    def configuration(self: Any) -> Any:
+        held = memo.get(id(self))
+        if held is None:
+            held = memo[id(self)] = (self, original.fget(self))
+        return held[1]
+
+    Expectation.configuration = property(configuration)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Expectation.configuration = original  # type: ignore[method-assign]
+
+
+def _details(spec: SuiteSpec, result: ExpectationSuiteValidationResult) -> list[tuple[int, bool, dict[str, Any]]]:
+    """Per rule of `spec`, in suite order: the rows GE evaluated, its success flag and its result details.
+    Raises `RuleExecutionError` for a rule GE returned no result for or could not evaluate."""
     by_rule = {(r.expectation_config.meta or {}).get("rule"): r for r in result.results if r.expectation_config}
-    outcomes = []
+    out = []
     for rule in spec.rules:
         res = by_rule.get(rule.code)
         if res is None:
@@ -140,10 +229,8 @@ def run_suite(spec: SuiteSpec, work: pd.DataFrame,
             raise RuleExecutionError(rule.code, msg)
         detail = res.result or {}
         evaluated = int(detail.get("element_count", 0)) - int(detail.get("missing_count") or 0)
-        outcomes.append(RuleOutcome(rule=rule.code, evaluated=evaluated,
-                                    failed_rows=_rows(detail.get("unexpected_index_list")),
-                                    success=bool(res.success)))
-    return outcomes, bool(result.success), docs_safe(result)
+        out.append((evaluated, bool(res.success), detail))
+    return out
 
 
 # What may stay in a result shown in Data Docs: counts and percentages, never values or row references.
