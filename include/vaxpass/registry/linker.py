@@ -1,10 +1,16 @@
 """The linker: candidate pairs by blocking, field comparison levels, Fellegi–Sunter weights, top candidates.
 
-Blocking (a pair is compared when any rule holds; never on family name alone, Nguyễn is 38 % of people):
+Blocking (a pair is compared when any rule holds; never on family name alone, Nguyễn is 38 % of people, nor on
+the date of birth alone, about 250 persons of Hanoi share each one):
 - the same CCCD, or the record's old CMND linked to the registry person;
-- the same date of birth;
-- the date of birth with day and month swapped, or the year off by one, and the same given name;
-- the same first six CCCD digits (province, century+sex, birth year) and the same given name.
+- the date of birth — as typed, with day and month swapped, or the year off by one — and the same given name;
+- the same date of birth and the same words in any order (a Western-order name whose given name is not found);
+- the same date of birth and a given name one edit away (a typo in the given name);
+- the same date of birth and one half of the ID's serial (last six digits): an ID one digit off;
+- the same first six CCCD digits (province, century+sex, birth year), one half of the serial and the given name.
+Every pair that can reach the keep floor with the shipped weights (`bench/results/blocking-scale.md`) agrees on
+one of these keys, so the candidates are the same as with the date of birth alone, at a few pairs per record
+whatever the registry size.
 The registry is read chunk by chunk; each chunk's pairs are scored at once with numpy and rapidfuzz and only the
 pairs that can matter for a decision are kept, so memory stays bounded at any registry size.
 """
@@ -51,25 +57,122 @@ def _join(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return merged["i"].to_numpy(np.int64), merged["j"].to_numpy(np.int64)
 
 
-def _with_given(key: np.ndarray, given: np.ndarray) -> np.ndarray:
-    return np.where((key >= 0) & (given > 0), key * (1 << 32) + given, -1)  # codes < 2**32, dates < 2**31
+def _pair_key(key: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """One join key of two: `key` (< 2**31: a date, an ID part) and `code` (0 < code < 2**32), -1 if either lacks."""
+    return np.where((key >= 0) & (code > 0), key * (1 << 32) + code, -1)
 
 
-def _block(rec: Side, reg: Side) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs (record position, registry position), each once."""
+def _given_words(side: Side) -> tuple[np.ndarray, list[str]]:
+    """The distinct given-name codes of a side and the given name each stands for (the last word of the canonical
+    name: a one-word name's canonical form may be a surname class, so a longer name represents a code)."""
+    codes = side.names["given"]
+    order = np.lexsort((side.words <= 1, codes))
+    first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]] if len(codes) else order
+    first = first[codes[first] > 0]
+    return codes[first], [str(c).rsplit(" ", 1)[-1] for c in side.canon[first]]
+
+
+class GivenNeighbours:
+    """(record given code, registry given code) pairs of given names exactly one edit apart (OSA).
+
+    Computed once per distinct registry given name: the registry's codes recur in every chunk."""
+
+    _ROWS = 2000  # record names per distance matrix, to bound its memory
+
+    def __init__(self, rec: Side) -> None:
+        self._codes, self._words = _given_words(rec)
+        self._seen = np.zeros(0, np.int64)
+        self._rec: list[np.ndarray] = [np.zeros(0, np.int64)]
+        self._reg: list[np.ndarray] = [np.zeros(0, np.int64)]
+
+    def __call__(self, reg: Side) -> tuple[np.ndarray, np.ndarray]:
+        codes, words = _given_words(reg)
+        fresh = np.flatnonzero(~np.isin(codes, self._seen))
+        if len(fresh) and len(self._codes):
+            targets = [words[k] for k in fresh.tolist()]
+            for lo in range(0, len(self._words), self._ROWS):
+                dist = process.cdist(self._words[lo:lo + self._ROWS], targets, scorer=OSA.distance, score_cutoff=1,
+                                     dtype=np.int8, workers=-1)
+                a, b = np.nonzero(dist == 1)
+                self._rec.append(self._codes[lo + a])
+                self._reg.append(codes[fresh[b]])
+            self._seen = np.union1d(self._seen, codes[fresh])
+            self._rec, self._reg = [np.concatenate(self._rec)], [np.concatenate(self._reg)]
+        return self._rec[0], self._reg[0]
+
+
+def _near_given(rec: Side, given_pairs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(record position, registry given code) for every record and each registry given name near its own."""
+    rec_code, reg_code = given_pairs
+    order = np.argsort(rec.names["given"], kind="stable")
+    sorted_given = rec.names["given"][order]
+    lo = np.searchsorted(sorted_given, rec_code, "left")
+    count = np.searchsorted(sorted_given, rec_code, "right") - lo
+    start = np.repeat(lo - np.cumsum(count) + count, count)  # per output row: lo of its group minus rows before
+    return order[start + np.arange(count.sum())], np.repeat(reg_code, count)
+
+
+def _serial_half(id_int: np.ndarray, half: int) -> np.ndarray:
+    """The last three digits of an ID (half 0) or the three before them (half 1); -1 where there is no ID."""
+    return np.where(id_int >= 0, id_int // 1000 ** half % 1000, -1)
+
+
+def _prefix_half(cccd: np.ndarray, half: int) -> np.ndarray:
+    """The first six digits of a CCCD and one half of its serial as one number; -1 where there is no CCCD."""
+    return np.where(cccd >= 0, cccd // 1_000_000 * 1000 + _serial_half(cccd, half), -1)
+
+
+# The levels of a pair only the wide rules of old find: on the date of birth alone (its given name two edits or more
+# away, its ID not within one digit), or on the CCCD prefix and given name (the serial off by more than one digit,
+# the date of birth neither as typed nor a variant of it). Their best weight says whether they can be kept.
+WIDE_RULES = {
+    "dob_alone": {"id": ("missing", "disagree"), "name": ("two_edits", "given_agrees", "disagree"), "dob": ("exact",),
+                  "sex": LEVELS["sex"]},
+    "prefix_given": {"id": ("disagree",), "name": tuple(lv for lv in LEVELS["name"] if lv not in ("disagree", "missing")),
+                     "dob": ("one_part_differs", "disagree", "missing"), "sex": LEVELS["sex"]},
+}
+
+
+def wide_rules(config: MatchConfig) -> frozenset[str]:
+    """The wide rules needed for `config`: those whose pairs could reach its keep floor (none with the shipped
+    weights and thresholds: they would only add pairs that are compared and dropped)."""
+    floor = min(config.lower, config.upper - config.margin)
+    return frozenset(rule for rule, levels in WIDE_RULES.items()
+                     if config.prior + sum(max(config.weights[f][lv] for lv in lvs) for f, lvs in levels.items()) >= floor)
+
+
+def _block(rec: Side, reg: Side, neighbours: GivenNeighbours | None = None,
+           wide: frozenset[str] = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs (record position, registry position), each once (the rules: the module's docstring)."""
     parts: list[tuple[np.ndarray, np.ndarray]] = []
-    parts.append(_join(np.where(rec.id_kind == ID_CCCD, rec.id_int, -1), reg.id_int))
+    cccd = np.where(rec.id_kind == ID_CCCD, rec.id_int, -1)
+    parts.append(_join(cccd, reg.id_int))
+    nameless = rec.names["folded"] == 0
+    parts.append(_join(rec.dob_key if "dob_alone" in wide else np.where(nameless, rec.dob_key, -1), reg.dob_key))
+    if "prefix_given" in wide:
+        for given in (rec.names["given"], rec.names["given_alt"]):
+            parts.append(_join(_pair_key(rec.prefix, given), _pair_key(reg.prefix, reg.names["given"])))
     parts.append(_join(np.where(rec.id_kind == ID_CMND, rec.id_int, -1), reg.cmnd_int))
-    parts.append(_join(rec.dob_key, reg.dob_key))
     given_reg = reg.names["given"]
+    reg_dob_given = _pair_key(reg.dob_key, given_reg)
+    reg_prefix_given = [_pair_key(_prefix_half(reg.id_int, half), given_reg) for half in (0, 1)]
     swapped = np.where((rec.d <= 12) & (rec.d != rec.m) & (rec.y > 0), rec.y * 10000 + rec.d * 100 + rec.m, -1)
     prev_year = np.where(rec.y > 0, rec.dob_key - 10000, -1)
     next_year = np.where(rec.y > 0, rec.dob_key + 10000, -1)
     for given in (rec.names["given"], rec.names["given_alt"]):
-        reg_dob_given = _with_given(reg.dob_key, given_reg)
-        for variant in (swapped, prev_year, next_year):
-            parts.append(_join(_with_given(variant, given), reg_dob_given))
-        parts.append(_join(_with_given(rec.prefix, given), _with_given(reg.prefix, given_reg)))
+        for variant in (rec.dob_key, swapped, prev_year, next_year):
+            parts.append(_join(_pair_key(variant, given), reg_dob_given))
+        for half in (0, 1):
+            parts.append(_join(_pair_key(_prefix_half(cccd, half), given), reg_prefix_given[half]))
+    parts.append(_join(_pair_key(rec.dob_key, rec.names["tokens"]), _pair_key(reg.dob_key, reg.names["tokens"])))
+    at, code = _near_given(rec, (neighbours or GivenNeighbours(rec))(reg))
+    i, j = _join(_pair_key(rec.dob_key[at], code), reg_dob_given)
+    parts.append((at[i], j))
+    for kind, reg_id in ((ID_CCCD, reg.id_int), (ID_CMND, reg.cmnd_int)):
+        mine = np.where(rec.id_kind == kind, rec.id_int, -1)
+        for half in (0, 1):  # an ID one digit off agrees on one of the two halves of its serial
+            parts.append(_join(_pair_key(rec.dob_key, _serial_half(mine, half) + 1),
+                               _pair_key(reg.dob_key, _serial_half(reg_id, half) + 1)))
     i = np.concatenate([p[0] for p in parts])
     j = np.concatenate([p[1] for p in parts])
     pair = np.sort(i * (1 << 32) + j)  # a sort beats numpy's hash-based unique by far on these keys
@@ -192,8 +295,10 @@ def link(rec: Side, registry: Iterable[tuple[np.ndarray, Side]], config: MatchCo
     best = np.full(rec.n, -np.inf)
     kept: list[dict[str, np.ndarray]] = []
     compared = 0
+    neighbours = GivenNeighbours(rec)
+    wide = wide_rules(config)
     for ids, reg in registry:
-        ii, jj = _block(rec, reg)
+        ii, jj = _block(rec, reg, neighbours, wide)
         compared += len(ii)
         for lo in range(0, len(ii), _PAIR_BATCH):
             i, j = ii[lo:lo + _PAIR_BATCH], jj[lo:lo + _PAIR_BATCH]
