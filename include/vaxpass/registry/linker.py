@@ -122,62 +122,84 @@ def _prefix_half(cccd: np.ndarray, half: int) -> np.ndarray:
     return np.where(cccd >= 0, cccd // 1_000_000 * 1000 + _serial_half(cccd, half), -1)
 
 
-# The levels of a pair only the wide rules of old find: on the date of birth alone (its given name two edits or more
-# away, its ID not within one digit), or on the CCCD prefix and given name (the serial off by more than one digit,
-# the date of birth neither as typed nor a variant of it). Their best weight says whether they can be kept.
-WIDE_RULES = {
+# The levels of the pairs that only the wide rules of old find, and that the narrow rules leave out: on the date of
+# birth alone (the given name two edits or more away, the ID not within one digit), on the CCCD prefix and given
+# name (the serial more than one digit off, the date of birth neither as typed nor a variant), and a CCCD record's
+# pairs on the date of birth and name (its ID neither equal nor one digit off). With the shipped weights and
+# thresholds none can reach the keep floor; a configuration whose floor they can reach gets the rule back.
+WIDE_RULES: dict[str, dict[str, tuple[str, ...]]] = {
     "dob_alone": {"id": ("missing", "disagree"), "name": ("two_edits", "given_agrees", "disagree"), "dob": ("exact",),
                   "sex": LEVELS["sex"]},
-    "prefix_given": {"id": ("disagree",), "name": tuple(lv for lv in LEVELS["name"] if lv not in ("disagree", "missing")),
-                     "dob": ("one_part_differs", "disagree", "missing"), "sex": LEVELS["sex"]},
+    "prefix_given": {"id": ("disagree",), "name": LEVELS["name"][:-2], "dob": ("one_part_differs", "disagree", "missing"),
+                     "sex": LEVELS["sex"]},
+    "cccd_by_name": {"id": ("disagree",), "name": LEVELS["name"][:-1], "dob": LEVELS["dob"][:3], "sex": LEVELS["sex"]},
 }
 
 
 def wide_rules(config: MatchConfig) -> frozenset[str]:
-    """The wide rules needed for `config`: those whose pairs could reach its keep floor (none with the shipped
-    weights and thresholds: they would only add pairs that are compared and dropped)."""
+    """The wide rules `config` needs: those whose pairs could reach its keep floor."""
     floor = min(config.lower, config.upper - config.margin)
     return frozenset(rule for rule, levels in WIDE_RULES.items()
                      if config.prior + sum(max(config.weights[f][lv] for lv in lvs) for f, lvs in levels.items()) >= floor)
 
 
+def _variants(rec: Side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The record's date of birth with day and month swapped, a year earlier, a year later (-1: none)."""
+    swapped = np.where((rec.d <= 12) & (rec.d != rec.m) & (rec.y > 0), rec.y * 10000 + rec.d * 100 + rec.m, -1)
+    return swapped, np.where(rec.y > 0, rec.dob_key - 10000, -1), np.where(rec.y > 0, rec.dob_key + 10000, -1)
+
+
 def _block(rec: Side, reg: Side, neighbours: GivenNeighbours | None = None,
            wide: frozenset[str] = frozenset()) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (record position, registry position), each once (the rules: the module's docstring)."""
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
     cccd = np.where(rec.id_kind == ID_CCCD, rec.id_int, -1)
-    parts.append(_join(cccd, reg.id_int))
-    nameless = rec.names["folded"] == 0
-    parts.append(_join(rec.dob_key if "dob_alone" in wide else np.where(nameless, rec.dob_key, -1), reg.dob_key))
-    if "prefix_given" in wide:
-        for given in (rec.names["given"], rec.names["given_alt"]):
-            parts.append(_join(_pair_key(rec.prefix, given), _pair_key(reg.prefix, reg.names["given"])))
-    parts.append(_join(np.where(rec.id_kind == ID_CMND, rec.id_int, -1), reg.cmnd_int))
+    by_name = (cccd < 0) | ("cccd_by_name" in wide)
+    dob = np.where(by_name, rec.dob_key, -1)
     given_reg = reg.names["given"]
     reg_dob_given = _pair_key(reg.dob_key, given_reg)
-    reg_prefix_given = [_pair_key(_prefix_half(reg.id_int, half), given_reg) for half in (0, 1)]
-    swapped = np.where((rec.d <= 12) & (rec.d != rec.m) & (rec.y > 0), rec.y * 10000 + rec.d * 100 + rec.m, -1)
-    prev_year = np.where(rec.y > 0, rec.dob_key - 10000, -1)
-    next_year = np.where(rec.y > 0, rec.dob_key + 10000, -1)
+    parts = [_join(cccd, reg.id_int), _join(np.where(rec.id_kind == ID_CMND, rec.id_int, -1), reg.cmnd_int),
+             _join(rec.dob_key if "dob_alone" in wide else np.where(rec.names["folded"] > 0, -1, rec.dob_key),
+                   reg.dob_key)]  # a record without a usable name has nothing else to block on
     for given in (rec.names["given"], rec.names["given_alt"]):
-        for variant in (rec.dob_key, swapped, prev_year, next_year):
-            parts.append(_join(_pair_key(variant, given), reg_dob_given))
-        for half in (0, 1):
-            parts.append(_join(_pair_key(_prefix_half(cccd, half), given), reg_prefix_given[half]))
-    parts.append(_join(_pair_key(rec.dob_key, rec.names["tokens"]), _pair_key(reg.dob_key, reg.names["tokens"])))
+        for variant in (dob, *_variants(rec)):
+            parts.append(_join(_pair_key(np.where(by_name, variant, -1), given), reg_dob_given))
+    parts.append(_join(_pair_key(dob, rec.names["tokens"]), _pair_key(reg.dob_key, reg.names["tokens"])))
     at, code = _near_given(rec, (neighbours or GivenNeighbours(rec))(reg))
-    i, j = _join(_pair_key(rec.dob_key[at], code), reg_dob_given)
-    parts.append((at[i], j))
-    for kind, reg_id in ((ID_CCCD, reg.id_int), (ID_CMND, reg.cmnd_int)):
-        mine = np.where(rec.id_kind == kind, rec.id_int, -1)
-        for half in (0, 1):  # an ID one digit off agrees on one of the two halves of its serial
-            parts.append(_join(_pair_key(rec.dob_key, _serial_half(mine, half) + 1),
-                               _pair_key(reg.dob_key, _serial_half(reg_id, half) + 1)))
+    i, j = _join(_pair_key(dob[at], code), reg_dob_given)
+    parts += [(at[i], j), *_one_digit_off(rec, reg, cccd, wide)]
     i = np.concatenate([p[0] for p in parts])
     j = np.concatenate([p[1] for p in parts])
     pair = np.sort(i * (1 << 32) + j)  # a sort beats numpy's hash-based unique by far on these keys
     pair = pair[np.r_[True, pair[1:] != pair[:-1]]] if len(pair) else pair
     return pair >> 32, pair & ((1 << 32) - 1)
+
+
+def _one_digit_off(rec: Side, reg: Side, cccd: np.ndarray, wide: frozenset[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pairs whose IDs may be one digit apart (one of the two halves of the serial agrees, or the whole serial when
+    the digit is in the prefix): with the same date of birth; with the CCCD prefix and the given name; with the
+    serial, the given name and a variant of the date of birth."""
+    parts = []
+    for kind, reg_id in ((ID_CCCD, reg.id_int), (ID_CMND, reg.cmnd_int)):
+        mine = np.where(rec.id_kind == kind, rec.id_int, -1)
+        for half in (0, 1):
+            parts.append(_join(_pair_key(rec.dob_key, _serial_half(mine, half) + 1),
+                               _pair_key(reg.dob_key, _serial_half(reg_id, half) + 1)))
+    given_reg = reg.names["given"]
+    reg_prefix_given = [_pair_key(_prefix_half(reg.id_int, half), given_reg) for half in (0, 1)]
+    reg_serial_given = _pair_key(np.where(reg.id_int >= 0, reg.id_int % 1_000_000, -1), given_reg)
+    serial = np.where(cccd >= 0, cccd % 1_000_000, -1)
+    variants = _variants(rec)
+    for given in (rec.names["given"], rec.names["given_alt"]):
+        for half in (0, 1):
+            parts.append(_join(_pair_key(_prefix_half(cccd, half), given), reg_prefix_given[half]))
+        i, j = _join(_pair_key(serial, given), reg_serial_given)
+        varied = np.zeros(len(i), bool)
+        for variant in variants:
+            varied |= (variant[i] >= 0) & (variant[i] == reg.dob_key[j])
+        parts.append((i[varied], j[varied]))
+        if "prefix_given" in wide:
+            parts.append(_join(_pair_key(rec.prefix, given), _pair_key(reg.prefix, given_reg)))
+    return parts
 
 
 def _id_level(rec: Side, reg: Side, i: np.ndarray, j: np.ndarray) -> np.ndarray:
