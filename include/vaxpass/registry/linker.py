@@ -1,16 +1,21 @@
 """The linker: candidate pairs by blocking, field comparison levels, Fellegi–Sunter weights, top candidates.
 
-Blocking (a pair is compared when any rule holds; never on family name alone, Nguyễn is 38 % of people, nor on
-the date of birth alone, about 250 persons of Hanoi share each one):
+Blocking (a pair is compared when any rule holds). Never on the family name alone (Nguyễn is 38 % of people), nor
+on the date of birth alone (about 250 of Hanoi's 8.5 M persons share each one) or the CCCD prefix and given name
+(tens of thousands share a prefix): those made the pairs per record grow with the registry.
 - the same CCCD, or the record's old CMND linked to the registry person;
-- the date of birth — as typed, with day and month swapped, or the year off by one — and the same given name;
-- the same date of birth and the same words in any order (a Western-order name whose given name is not found);
-- the same date of birth and a given name one edit away (a typo in the given name);
-- the same date of birth and one half of the ID's serial (last six digits): an ID one digit off;
-- the same first six CCCD digits (province, century+sex, birth year), one half of the serial and the given name.
-Every pair that can reach the keep floor with the shipped weights (`bench/results/blocking-scale.md`) agrees on
-one of these keys, so the candidates are the same as with the date of birth alone, at a few pairs per record
-whatever the registry size.
+- an ID one digit off: the same date of birth and one half of the serial (the last six digits; the other half or
+  the prefix holds the wrong digit), the same prefix, half the serial and given name, or the same serial, given
+  name and a variant of the date of birth;
+- for a record without a CCCD (none, or an old CMND): the date of birth — as typed, with day and month swapped, or
+  the year off by one — and the same given name (also the given name of a Western-order name); the date of birth
+  and the same words in any order; the date of birth and a given name one edit away (a typo);
+- a record without a usable name: the date of birth.
+A record with a CCCD needs no rule on its date of birth and name: a pair it would add has an ID that is neither
+equal nor one digit off, and weighs too little to be kept. Every pair the old wide rules found that can reach the
+keep floor of the shipped weights and thresholds agrees on one of these keys (measured in
+`bench/results/blocking-scale.md`); a configuration whose floor is low enough gets the wide rule back
+(`wide_rules`). Not covered: a one-edit name difference that turns a space into a letter (or back) without an ID.
 The registry is read chunk by chunk; each chunk's pairs are scored at once with numpy and rapidfuzz and only the
 pairs that can matter for a decision are kept, so memory stays bounded at any registry size.
 """
@@ -22,7 +27,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -47,14 +51,23 @@ class Candidates:
     compared: int  # pairs compared in all
 
 
+def _spans(lo: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """lo[k], lo[k] + 1, …, lo[k] + count[k] - 1 for every k, concatenated."""
+    return np.repeat(lo - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+
+
 def _join(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (i, j) with left[i] == right[j], keys < 0 ignored."""
+    """Positions (i, j) with left[i] == right[j], keys < 0 ignored. The records' side (left) is sorted and the
+    registry's keys are looked up in it: no hash table of the far larger registry side."""
     lpos = np.flatnonzero(left >= 0)
-    rpos = np.flatnonzero(right >= 0)
-    if not len(lpos) or not len(rpos):
+    if not len(lpos) or not len(right):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    merged = pd.DataFrame({"k": left[lpos], "i": lpos}).merge(pd.DataFrame({"k": right[rpos], "j": rpos}), on="k")
-    return merged["i"].to_numpy(np.int64), merged["j"].to_numpy(np.int64)
+    order = lpos[np.argsort(left[lpos], kind="stable")]
+    keys = left[order]
+    lo = np.searchsorted(keys, right)
+    hit = np.flatnonzero(keys[np.minimum(lo, len(keys) - 1)] == right)
+    count = np.searchsorted(keys, right[hit], "right") - lo[hit]
+    return order[_spans(lo[hit], count)], np.repeat(hit, count)
 
 
 def _pair_key(key: np.ndarray, code: np.ndarray) -> np.ndarray:
@@ -108,8 +121,7 @@ def _near_given(rec: Side, given_pairs: tuple[np.ndarray, np.ndarray]) -> tuple[
     sorted_given = rec.names["given"][order]
     lo = np.searchsorted(sorted_given, rec_code, "left")
     count = np.searchsorted(sorted_given, rec_code, "right") - lo
-    start = np.repeat(lo - np.cumsum(count) + count, count)  # per output row: lo of its group minus rows before
-    return order[start + np.arange(count.sum())], np.repeat(reg_code, count)
+    return order[_spans(lo, count)], np.repeat(reg_code, count)
 
 
 def _serial_half(id_int: np.ndarray, half: int) -> np.ndarray:
