@@ -131,3 +131,14 @@ def test_wide_rules_add_no_candidate_on_a_faulty_synthetic_set(tmp_path: Path, m
         assert np.array_equal(getattr(narrow, field), getattr(wide, field)), field
     for f, levels in narrow.levels.items():
         assert np.array_equal(levels, wide.levels[f]), f
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_join_finds_every_pair_of_equal_keys(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    left, right = rng.integers(-2, 40, 300) * (1 << 33) + 5, rng.integers(-2, 40, 500) * (1 << 33) + 5
+    at = rng.integers(0, 50, len(left))
+    i, j = linker._join(left, right, at)
+    expected = sorted((int(at[a]), b) for a in range(len(left)) for b in range(len(right))
+                      if left[a] == right[b] and left[a] >= 0)
+    assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == expected

@@ -56,18 +56,30 @@ def _spans(lo: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.repeat(lo - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
 
 
-def _join(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (i, j) with left[i] == right[j], keys < 0 ignored. The records' side (left) is sorted and the
-    registry's keys are looked up in it: no hash table of the far larger registry side."""
+def _slot(keys: np.ndarray, bits: int) -> np.ndarray:
+    """A well-mixed slot in [0, 2**bits) of each key (Fibonacci hashing), for the filter in `_join`."""
+    return (keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
+
+
+def _join(left: np.ndarray, right: np.ndarray, at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (at[i], j) with left[i] == right[j] (`at`: the record of each left key, default its index), keys
+    < 0 ignored. The records' side (left) is sorted and the registry's keys are looked up in it: no hash table of
+    the far larger registry side; keys of several rules against one registry key are joined at once."""
     lpos = np.flatnonzero(left >= 0)
     if not len(lpos) or not len(right):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     order = lpos[np.argsort(left[lpos], kind="stable")]
     keys = left[order]
-    lo = np.searchsorted(keys, right)
-    hit = np.flatnonzero(keys[np.minimum(lo, len(keys) - 1)] == right)
-    count = np.searchsorted(keys, right[hit], "right") - lo[hit]
-    return order[_spans(lo[hit], count)], np.repeat(hit, count)
+    bits = min(26, max(16, (8 * len(keys)).bit_length()))  # at most 1 slot in 8 taken (64 MB at most)
+    seen = np.zeros(1 << bits, bool)  # a one-hash Bloom filter: most registry keys need no lookup
+    seen[_slot(keys, bits)] = True
+    maybe = np.flatnonzero(seen[_slot(right, bits)])
+    lo = np.searchsorted(keys, right[maybe])
+    found = keys[np.minimum(lo, len(keys) - 1)] == right[maybe]
+    hit, lo = maybe[found], lo[found]
+    count = np.searchsorted(keys, right[hit], "right") - lo
+    i = order[_spans(lo, count)]
+    return i if at is None else at[i], np.repeat(hit, count)
 
 
 def _pair_key(key: np.ndarray, code: np.ndarray) -> np.ndarray:
@@ -172,13 +184,14 @@ def _block(rec: Side, reg: Side, neighbours: GivenNeighbours | None = None,
     parts = [_join(cccd, reg.id_int), _join(np.where(rec.id_kind == ID_CMND, rec.id_int, -1), reg.cmnd_int),
              _join(rec.dob_key if "dob_alone" in wide else np.where(rec.names["folded"] > 0, -1, rec.dob_key),
                    reg.dob_key)]  # a record without a usable name has nothing else to block on
-    for given in (rec.names["given"], rec.names["given_alt"]):
-        for variant in (dob, *_variants(rec)):
-            parts.append(_join(_pair_key(np.where(by_name, variant, -1), given), reg_dob_given))
+    near, code = _near_given(rec, (neighbours or GivenNeighbours(rec))(reg))
+    keys = [_pair_key(np.where(by_name, variant, -1), given)
+            for given in (rec.names["given"], rec.names["given_alt"]) for variant in (dob, *_variants(rec))]
+    everyone = np.arange(rec.n)
+    parts.append(_join(np.concatenate([*keys, _pair_key(dob[near], code)]), reg_dob_given,
+                       np.concatenate([*[everyone] * len(keys), near])))
     parts.append(_join(_pair_key(dob, rec.names["tokens"]), _pair_key(reg.dob_key, reg.names["tokens"])))
-    at, code = _near_given(rec, (neighbours or GivenNeighbours(rec))(reg))
-    i, j = _join(_pair_key(dob[at], code), reg_dob_given)
-    parts += [(at[i], j), *_one_digit_off(rec, reg, cccd, wide)]
+    parts += _one_digit_off(rec, reg, cccd, wide)
     i = np.concatenate([p[0] for p in parts])
     j = np.concatenate([p[1] for p in parts])
     pair = np.sort(i * (1 << 32) + j)  # a sort beats numpy's hash-based unique by far on these keys
@@ -200,17 +213,19 @@ def _one_digit_off(rec: Side, reg: Side, cccd: np.ndarray, wide: frozenset[str])
     reg_prefix_given = [_pair_key(_prefix_half(reg.id_int, half), given_reg) for half in (0, 1)]
     reg_serial_given = _pair_key(np.where(reg.id_int >= 0, reg.id_int % 1_000_000, -1), given_reg)
     serial = np.where(cccd >= 0, cccd % 1_000_000, -1)
-    variants = _variants(rec)
-    for given in (rec.names["given"], rec.names["given_alt"]):
-        for half in (0, 1):
-            parts.append(_join(_pair_key(_prefix_half(cccd, half), given), reg_prefix_given[half]))
-        i, j = _join(_pair_key(serial, given), reg_serial_given)
-        varied = np.zeros(len(i), bool)
-        for variant in variants:
-            varied |= (variant[i] >= 0) & (variant[i] == reg.dob_key[j])
-        parts.append((i[varied], j[varied]))
-        if "prefix_given" in wide:
-            parts.append(_join(_pair_key(rec.prefix, given), _pair_key(reg.prefix, given_reg)))
+    givens = (rec.names["given"], rec.names["given_alt"])
+    twice = np.tile(np.arange(rec.n), 2)
+    for half in (0, 1):
+        parts.append(_join(np.concatenate([_pair_key(_prefix_half(cccd, half), g) for g in givens]),
+                           reg_prefix_given[half], twice))
+    i, j = _join(np.concatenate([_pair_key(serial, g) for g in givens]), reg_serial_given, twice)
+    varied = np.zeros(len(i), bool)
+    for variant in _variants(rec):
+        varied |= (variant[i] >= 0) & (variant[i] == reg.dob_key[j])
+    parts.append((i[varied], j[varied]))
+    if "prefix_given" in wide:
+        parts.append(_join(np.concatenate([_pair_key(rec.prefix, g) for g in givens]),
+                           _pair_key(reg.prefix, given_reg), twice))
     return parts
 
 
