@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -102,7 +103,8 @@ def save_persons(session: Session, persons: dict[str, dict[str, Any]]) -> None:
         existing.update(session.scalars(select(Person.id).where(Person.id.in_(ids[i:i + 900]))))
     # in id order: parallel matching tasks inserting overlapping persons then wait for each other, never deadlock;
     # a person another partition's task inserted meanwhile is skipped (matching runs in parallel)
-    fresh = [tuple(persons[pid][c] for c in _PERSON_COLUMNS) for pid in sorted(persons) if pid not in existing]
+    row = itemgetter(*_PERSON_COLUMNS)
+    fresh = [row(persons[pid]) for pid in sorted(persons) if pid not in existing]
     insert_rows(session.connection(), _PERSONS, _PERSON_COLUMNS, fresh, skip_existing=True)
 
 
@@ -129,7 +131,7 @@ def blocking_query(records: Sequence[RecordIdentity]) -> BlockingQuery:
     ids = [r.national_id for r in records if r.national_id and r.national_id.isdigit()]
     return BlockingQuery(
         cccd=frozenset(i for i in ids if len(i) == 12), cmnd=frozenset(i for i in ids if len(i) == 9),
-        dob=frozenset(v.isoformat() for r in records if r.dob for v in _dob_variants(r.dob)),
+        dob=frozenset(v.isoformat() for d in {r.dob for r in records if r.dob} for v in _dob_variants(d)),
         cccd_prefix=frozenset(i[:6] for i in ids if len(i) == 12))
 
 
