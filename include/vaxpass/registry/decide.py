@@ -11,6 +11,7 @@ decision, shown to a district reviewer and kept in lineage. Reason codes:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -127,3 +128,43 @@ def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decis
                                                               else "weak_evidence")
         out.append(Decision("REVIEW", method, reason, probability(w1), evidence, [registry_ids[k] for k in shown]))
     return out
+
+
+_NO_MATCH_KEYS = ("model", "thresholds", "best_weight", "candidates")
+_CANDIDATES_KEYS = ("model", "thresholds", "candidates", "runner_up_gap")
+_CANDIDATE_KEYS = ("registry_id", "rank", "weight", "probability", "fields")
+
+
+def _number(x: float | None) -> str:
+    """A finite float or None as `json.dumps` writes it."""
+    return "null" if x is None else float.__repr__(x) if math.isfinite(x) else json.dumps(x)
+
+
+class EvidenceText:
+    """`json.dumps` of the evidence `decide` makes, written from its known shape: the parts many decisions share
+    (the thresholds, each combination of field levels) are encoded once. Any other shape goes to `json.dumps`."""
+
+    def __init__(self) -> None:
+        self._shared: dict[int, tuple[object, str]] = {}  # id -> (the object, kept alive so ids stay unique; text)
+
+    def _text(self, obj: object) -> str:
+        found = self._shared.get(id(obj))
+        if found is None:
+            found = self._shared[id(obj)] = (obj, json.dumps(obj))
+        return found[1]
+
+    def __call__(self, evidence: dict[str, Any]) -> str:
+        keys = tuple(evidence)
+        if evidence.get("model") != MODEL:
+            return json.dumps(evidence)
+        head = f'{{"model": "{MODEL}", "thresholds": {self._text(evidence["thresholds"])}, '
+        if keys == _NO_MATCH_KEYS and not evidence["candidates"]:
+            return f'{head}"best_weight": {_number(evidence["best_weight"])}, "candidates": []}}'
+        candidates = evidence.get("candidates")
+        if keys != _CANDIDATES_KEYS or not all(tuple(c) == _CANDIDATE_KEYS for c in candidates):  # type: ignore[union-attr]
+            return json.dumps(evidence)
+        listed = ", ".join(
+            f'{{"registry_id": {int.__repr__(c["registry_id"])}, "rank": {int.__repr__(c["rank"])}, '
+            f'"weight": {_number(c["weight"])}, "probability": {_number(c["probability"])}, '
+            f'"fields": {self._text(c["fields"])}}}' for c in candidates)  # type: ignore[union-attr]
+        return f'{head}"candidates": [{listed}], "runner_up_gap": {_number(evidence["runner_up_gap"])}}}'

@@ -23,7 +23,7 @@ from vaxpass.identity import pseudonym
 from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, PreparedSource, RegistryEntry
 from vaxpass.registry.bulk import insert_rows, update_rows
 from vaxpass.registry.config import MatchConfig
-from vaxpass.registry.decide import Decision, decide
+from vaxpass.registry.decide import Decision, EvidenceText, decide
 from vaxpass.registry.history import link_key
 from vaxpass.registry.linker import link, prepared_chunks
 from vaxpass.registry.prepare import Vocab, prepare_records
@@ -175,6 +175,7 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
         registry_persons: dict[int, dict[str, Any]] = {}
         # Rows as tuples in column order, JSON columns as the text json.dumps makes (what the JSON type wrote)
         decisions: list[tuple[Any, ...]] = []
+        evidence_text = EvidenceText()
         updates: list[tuple[Any, ...]] = []
         for rec in records:
             person: dict[str, Any] | None = None
@@ -189,7 +190,7 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
                     person = registry_persons.get(rid)
                     if person is None:  # a person's doses share one row (and one keyed hash)
                         person = registry_persons[rid] = _registry_person(key, entries[rid])
-                evidence = json.dumps(d.evidence)
+                evidence = evidence_text(d.evidence)
                 if outcome != "MATCHED" and rec.national_id:  # evidence is never empty: "model" comes first
                     evidence = f'{evidence[:-1]}, "link_key": {json.dumps(link_key(key, rec.national_id))}}}'
                 candidates = json.dumps(d.candidate_registry_ids)
