@@ -80,6 +80,7 @@ def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decis
     bounds: list[int] = starts.tolist()
     out: list[Decision] = []
     known: dict[float, tuple[float, float]] = {}
+    readings: dict[int, tuple[str, str, str]] = {}
 
     def rounded(w: float) -> tuple[float, float]:
         """The weight and probability as evidence shows them, once per distinct weight (a weight is the prior
@@ -112,22 +113,28 @@ def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decis
         evidence = {"model": MODEL, "thresholds": thresholds, "candidates": candidates,
                     "runner_up_gap": round(gap, 2) if math.isfinite(gap) else None}
         fields: dict[str, dict[str, Any]] = candidates[0]["fields"]
-        id_level = fields["id"]["level"]
-        method = _METHODS.get(id_level, "probabilistic")
+        found = readings.get(id(fields))  # the fields dicts are shared per combination of levels
+        if found is None:
+            found = readings[id(fields)] = _reading(fields)
+        method, if_matched, if_weak = found
         if w1 >= config.upper and gap >= config.margin:
-            confirmed = method != "probabilistic" and all(fields[f]["level"] in ok for f, ok in CONFIRMING.items())
-            reason = "identity_confirmed" if confirmed else "probable_match"
-            out.append(Decision("MATCHED", method, reason, probability(w1), evidence,
+            out.append(Decision("MATCHED", method, if_matched, probability(w1), evidence,
                                 [registry_ids[k] for k in shown]))
             continue
-        if w1 >= config.upper:
-            reason = "ambiguous_candidates"
-        else:
-            bad = [f for f in FIELDS if fields[f]["level"] not in AGREEING[f]]
-            reason = f"{'_'.join(bad)}_disagree" if bad else ("id_missing" if id_level == "missing"
-                                                              else "weak_evidence")
+        reason = "ambiguous_candidates" if w1 >= config.upper else if_weak
         out.append(Decision("REVIEW", method, reason, probability(w1), evidence, [registry_ids[k] for k in shown]))
     return out
+
+
+def _reading(fields: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
+    """What the best candidate's levels say: the method, the reason if it is matched, the reason if its weight
+    stays below the upper threshold."""
+    id_level = fields["id"]["level"]
+    method = _METHODS.get(id_level, "probabilistic")
+    confirmed = method != "probabilistic" and all(fields[f]["level"] in ok for f, ok in CONFIRMING.items())
+    bad = [f for f in FIELDS if fields[f]["level"] not in AGREEING[f]]
+    weak = f"{'_'.join(bad)}_disagree" if bad else ("id_missing" if id_level == "missing" else "weak_evidence")
+    return method, "identity_confirmed" if confirmed else "probable_match", weak
 
 
 _NO_MATCH_KEYS = ("model", "thresholds", "best_weight", "candidates")
