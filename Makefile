@@ -41,13 +41,17 @@ test: venv
 	$(BIN)/mypy
 	$(BIN)/pytest tests
 
-# Backfill of >= 1 M doses (530 k registry persons, all faults on) plus a nightly increment of 100 k doses,
-# then the projection to Hanoi (bench/results/scale.md says what one run measured).
+# Backfill of >= 1 M doses (530 k registry persons, all faults on) plus a nightly increment of 100 k doses, and
+# the same backfill at 120 k persons as the baseline, then the projection to Hanoi from the slope between the
+# two (bench/project.py; bench/results/scale.md says what one run measured).
 BENCH_PERSONS ?= 530000
 BENCH_INCREMENT ?= 100000
+BENCH_BASE_PERSONS ?= 120000
 bench: venv
+	$(BIN)/python -m bench.run_stages --persons $(BENCH_BASE_PERSONS)
 	$(BIN)/python -m bench.run_stages --persons $(BENCH_PERSONS) --increment $(BENCH_INCREMENT)
-	$(BIN)/python -m bench.project bench/results/stages-$(BENCH_PERSONS).json
+	$(BIN)/python -m bench.project bench/results/stages-$(BENCH_PERSONS).json \
+	  --base bench/results/stages-$(BENCH_BASE_PERSONS).json
 
 lock:
 	$(BIN)/uv pip compile --python-version 3.11 --no-header --annotation-style line requirements.in -o requirements.txt

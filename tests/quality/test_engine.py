@@ -77,6 +77,6 @@ def test_memoised_configurations_and_frozen_objects_change_no_result(spec: Suite
     fast = engine.run_suite(spec, work, run_parameters(RUN_DATE), ge_rows=True)
     assert Expectation.__dict__["configuration"] is ges_property and gc.get_freeze_count() == 0  # put back
     monkeypatch.setattr(engine, "_configurations_memoised", contextlib.nullcontext)
-    monkeypatch.setattr(engine, "_older_objects_frozen", contextlib.nullcontext)
+    monkeypatch.setattr(engine, "older_objects_frozen", contextlib.nullcontext)
     plain = engine.run_suite(spec, work, run_parameters(RUN_DATE), ge_rows=True)
     assert as_tuples(fast[0]) == as_tuples(plain[0]) and fast[1:] == plain[1:]

@@ -9,10 +9,7 @@ in the landing zone, rejected with its reason; a source that cannot be reached f
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from vaxpass.extract.mapping import bind, extra_columns, site_map
 from vaxpass.extract.source import ConnectionResolver, Delivery, DeliveryError, Source
 from vaxpass.extract.sources import make_source
 from vaxpass.extract.store_rows import CHUNK_ROWS, RowWriter
+from vaxpass.gcscope import older_objects_frozen
 from vaxpass.store import session_scope
 from vaxpass.store.models import ExtractionRun, LandedAlias, LandedFile, SourceWatermark
 
@@ -73,25 +71,10 @@ def _save_watermark(session: Session, cycle_id: str, site: SiteConfig, value: di
                                       cycle_id=cycle_id))
 
 
-@contextmanager
-def _heap_frozen() -> Iterator[None]:
-    """The objects that exist now left out of the garbage collector's passes until the block ends.
-
-    Extraction keeps chunks of thousands of rows alive, so the collector's full passes come often, and each one
-    walks every object of the process (the modules, SQLAlchemy's metadata, the caches of earlier stages): that
-    was a quarter of extraction's CPU time. Frozen, a pass walks only what extraction made; nothing is lost (the
-    frozen objects go back to the oldest generation at the end, both moves are O(1))."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def extract_site(db_url: str, *, cycle_id: str, site: SiteConfig, data_dir: Path, landing_dir: Path,
                  connections: ConnectionResolver | None = None, chunk_rows: int = CHUNK_ROWS) -> ExtractionSummary:
     """Extract a site's new deliveries; a source error is recorded against the site and reported, never raised."""
-    with _heap_frozen():
+    with older_objects_frozen():
         return _extract_site(db_url, cycle_id=cycle_id, site=site, data_dir=data_dir, landing_dir=landing_dir,
                              connections=connections, chunk_rows=chunk_rows)
 

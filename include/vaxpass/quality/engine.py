@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import gc
 import logging
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from vaxpass.errors import VaxpassError
+from vaxpass.gcscope import older_objects_frozen
 from vaxpass.quality.prepare import ROW
 from vaxpass.quality.rows import failing_rows
 from vaxpass.quality.suite import STATIC_PARAMETERS, SuiteError, SuiteSpec
@@ -165,27 +165,8 @@ def _validate(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any],
 
         validator = Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": work},
                               result_format=result_format)
-        with _configurations_memoised(), _older_objects_frozen():
+        with _configurations_memoised(), older_objects_frozen():
             return validator.validate_expectation_suite(_suite(spec), {**STATIC_PARAMETERS, **parameters})
-
-
-@contextlib.contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """During a validation, the garbage collector leaves alone the objects that existed before it.
-
-    Importing GE leaves some 300,000 long-lived objects (modules, classes, registries), and the validator
-    allocates enough small objects to set off several full collections per batch, each walking all of them: a
-    fifth of GE's time on a site's batch. The objects made by the validation are still collected as usual;
-    `gc.unfreeze` puts the older ones back (both are constant-time list moves). A process that froze objects
-    itself (as Airflow does before it forks) is left as it is."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 @contextlib.contextmanager

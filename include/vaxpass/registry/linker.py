@@ -1,10 +1,21 @@
 """The linker: candidate pairs by blocking, field comparison levels, Fellegi–Sunter weights, top candidates.
 
-Blocking (a pair is compared when any rule holds; never on family name alone, Nguyễn is 38 % of people):
+Blocking (a pair is compared when any rule holds). Never on the family name alone (Nguyễn is 38 % of people), nor
+on the date of birth alone (about 250 of Hanoi's 8.5 M persons share each one) or the CCCD prefix and given name
+(tens of thousands share a prefix): those made the pairs per record grow with the registry.
 - the same CCCD, or the record's old CMND linked to the registry person;
-- the same date of birth;
-- the date of birth with day and month swapped, or the year off by one, and the same given name;
-- the same first six CCCD digits (province, century+sex, birth year) and the same given name.
+- an ID one digit off: the same date of birth and one half of the serial (the last six digits; the other half or
+  the prefix holds the wrong digit), the same prefix, half the serial and given name, or the same serial, given
+  name and a variant of the date of birth;
+- for a record without a CCCD (none, or an old CMND): the date of birth — as typed, with day and month swapped, or
+  the year off by one — and the same given name (also the given name of a Western-order name); the date of birth
+  and the same words in any order; the date of birth and a given name one edit away (a typo);
+- a record without a usable name: the date of birth.
+A record with a CCCD needs no rule on its date of birth and name: a pair it would add has an ID that is neither
+equal nor one digit off, and weighs too little to be kept. Every pair the old wide rules found that can reach the
+keep floor of the shipped weights and thresholds agrees on one of these keys (measured in
+`bench/results/blocking-scale.md`); a configuration whose floor is low enough gets the wide rule back
+(`wide_rules`). Not covered: a one-edit name difference that turns a space into a letter (or back) without an ID.
 The registry is read chunk by chunk; each chunk's pairs are scored at once with numpy and rapidfuzz and only the
 pairs that can matter for a decision are kept, so memory stays bounded at any registry size.
 """
@@ -16,7 +27,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -41,40 +51,182 @@ class Candidates:
     compared: int  # pairs compared in all
 
 
-def _join(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (i, j) with left[i] == right[j], keys < 0 ignored."""
+def _spans(lo: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """lo[k], lo[k] + 1, …, lo[k] + count[k] - 1 for every k, concatenated."""
+    return np.repeat(lo - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+
+
+def _slot(keys: np.ndarray, bits: int) -> np.ndarray:
+    """A well-mixed slot in [0, 2**bits) of each key (Fibonacci hashing), for the filter in `_join`."""
+    return (keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
+
+
+def _join(left: np.ndarray, right: np.ndarray, at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (at[i], j) with left[i] == right[j] (`at`: the record of each left key, default its index), keys
+    < 0 ignored. The records' side (left) is sorted and the registry's keys are looked up in it: no hash table of
+    the far larger registry side; keys of several rules against one registry key are joined at once."""
     lpos = np.flatnonzero(left >= 0)
-    rpos = np.flatnonzero(right >= 0)
-    if not len(lpos) or not len(rpos):
+    if not len(lpos) or not len(right):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    merged = pd.DataFrame({"k": left[lpos], "i": lpos}).merge(pd.DataFrame({"k": right[rpos], "j": rpos}), on="k")
-    return merged["i"].to_numpy(np.int64), merged["j"].to_numpy(np.int64)
+    order = lpos[np.argsort(left[lpos], kind="stable")]
+    keys = left[order]
+    bits = min(26, max(16, (8 * len(keys)).bit_length()))  # at most 1 slot in 8 taken (64 MB at most)
+    seen = np.zeros(1 << bits, bool)  # a one-hash Bloom filter: most registry keys need no lookup
+    seen[_slot(keys, bits)] = True
+    maybe = np.flatnonzero(seen[_slot(right, bits)])
+    lo = np.searchsorted(keys, right[maybe])
+    found = keys[np.minimum(lo, len(keys) - 1)] == right[maybe]
+    hit, lo = maybe[found], lo[found]
+    count = np.searchsorted(keys, right[hit], "right") - lo
+    i = order[_spans(lo, count)]
+    return i if at is None else at[i], np.repeat(hit, count)
 
 
-def _with_given(key: np.ndarray, given: np.ndarray) -> np.ndarray:
-    return np.where((key >= 0) & (given > 0), key * (1 << 32) + given, -1)  # codes < 2**32, dates < 2**31
+def _pair_key(key: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """One join key of two: `key` (< 2**31: a date, an ID part) and `code` (0 < code < 2**32), -1 if either lacks."""
+    return np.where((key >= 0) & (code > 0), key * (1 << 32) + code, -1)
 
 
-def _block(rec: Side, reg: Side) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs (record position, registry position), each once."""
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
-    parts.append(_join(np.where(rec.id_kind == ID_CCCD, rec.id_int, -1), reg.id_int))
-    parts.append(_join(np.where(rec.id_kind == ID_CMND, rec.id_int, -1), reg.cmnd_int))
-    parts.append(_join(rec.dob_key, reg.dob_key))
-    given_reg = reg.names["given"]
+def _given_words(side: Side) -> tuple[np.ndarray, list[str]]:
+    """The distinct given-name codes of a side and the given name each stands for (the last word of the canonical
+    name: a one-word name's canonical form may be a surname class, so a longer name represents a code)."""
+    codes = side.names["given"]
+    order = np.lexsort((side.words <= 1, codes))
+    first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]] if len(codes) else order
+    first = first[codes[first] > 0]
+    return codes[first], [str(c).rsplit(" ", 1)[-1] for c in side.canon[first]]
+
+
+class GivenNeighbours:
+    """(record given code, registry given code) pairs of given names exactly one edit apart (OSA).
+
+    Computed once per distinct registry given name: the registry's codes recur in every chunk."""
+
+    _ROWS = 2000  # record names per distance matrix, to bound its memory
+
+    def __init__(self, rec: Side) -> None:
+        self._codes, self._words = _given_words(rec)
+        self._seen = np.zeros(0, np.int64)
+        self._rec: list[np.ndarray] = [np.zeros(0, np.int64)]
+        self._reg: list[np.ndarray] = [np.zeros(0, np.int64)]
+
+    def __call__(self, reg: Side) -> tuple[np.ndarray, np.ndarray]:
+        codes, words = _given_words(reg)
+        fresh = np.flatnonzero(~np.isin(codes, self._seen))
+        if len(fresh) and len(self._codes):
+            targets = [words[k] for k in fresh.tolist()]
+            for lo in range(0, len(self._words), self._ROWS):
+                dist = process.cdist(self._words[lo:lo + self._ROWS], targets, scorer=OSA.distance, score_cutoff=1,
+                                     dtype=np.int8, workers=-1)
+                a, b = np.nonzero(dist == 1)
+                self._rec.append(self._codes[lo + a])
+                self._reg.append(codes[fresh[b]])
+            self._seen = np.union1d(self._seen, codes[fresh])
+            self._rec, self._reg = [np.concatenate(self._rec)], [np.concatenate(self._reg)]
+        return self._rec[0], self._reg[0]
+
+
+def _near_given(rec: Side, given_pairs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(record position, registry given code) for every record and each registry given name near its own."""
+    rec_code, reg_code = given_pairs
+    order = np.argsort(rec.names["given"], kind="stable")
+    sorted_given = rec.names["given"][order]
+    lo = np.searchsorted(sorted_given, rec_code, "left")
+    count = np.searchsorted(sorted_given, rec_code, "right") - lo
+    return order[_spans(lo, count)], np.repeat(reg_code, count)
+
+
+def _serial_half(id_int: np.ndarray, half: int) -> np.ndarray:
+    """The last three digits of an ID (half 0) or the three before them (half 1); -1 where there is no ID."""
+    return np.where(id_int >= 0, id_int // 1000 ** half % 1000, -1)
+
+
+def _prefix_half(cccd: np.ndarray, half: int) -> np.ndarray:
+    """The first six digits of a CCCD and one half of its serial as one number; -1 where there is no CCCD."""
+    return np.where(cccd >= 0, cccd // 1_000_000 * 1000 + _serial_half(cccd, half), -1)
+
+
+# The levels of the pairs that only the wide rules of old find, and that the narrow rules leave out: on the date of
+# birth alone (the given name two edits or more away, the ID not within one digit), on the CCCD prefix and given
+# name (the serial more than one digit off, the date of birth neither as typed nor a variant), and a CCCD record's
+# pairs on the date of birth and name (its ID neither equal nor one digit off). With the shipped weights and
+# thresholds none can reach the keep floor; a configuration whose floor they can reach gets the rule back.
+WIDE_RULES: dict[str, dict[str, tuple[str, ...]]] = {
+    "dob_alone": {"id": ("missing", "disagree"), "name": ("two_edits", "given_agrees", "disagree"), "dob": ("exact",),
+                  "sex": LEVELS["sex"]},
+    "prefix_given": {"id": ("disagree",), "name": LEVELS["name"][:-2], "dob": ("one_part_differs", "disagree", "missing"),
+                     "sex": LEVELS["sex"]},
+    "cccd_by_name": {"id": ("disagree",), "name": LEVELS["name"][:-1], "dob": LEVELS["dob"][:3], "sex": LEVELS["sex"]},
+}
+
+
+def wide_rules(config: MatchConfig) -> frozenset[str]:
+    """The wide rules `config` needs: those whose pairs could reach its keep floor."""
+    floor = min(config.lower, config.upper - config.margin)
+    return frozenset(rule for rule, levels in WIDE_RULES.items()
+                     if config.prior + sum(max(config.weights[f][lv] for lv in lvs) for f, lvs in levels.items()) >= floor)
+
+
+def _variants(rec: Side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The record's date of birth with day and month swapped, a year earlier, a year later (-1: none)."""
     swapped = np.where((rec.d <= 12) & (rec.d != rec.m) & (rec.y > 0), rec.y * 10000 + rec.d * 100 + rec.m, -1)
-    prev_year = np.where(rec.y > 0, rec.dob_key - 10000, -1)
-    next_year = np.where(rec.y > 0, rec.dob_key + 10000, -1)
-    for given in (rec.names["given"], rec.names["given_alt"]):
-        reg_dob_given = _with_given(reg.dob_key, given_reg)
-        for variant in (swapped, prev_year, next_year):
-            parts.append(_join(_with_given(variant, given), reg_dob_given))
-        parts.append(_join(_with_given(rec.prefix, given), _with_given(reg.prefix, given_reg)))
+    return swapped, np.where(rec.y > 0, rec.dob_key - 10000, -1), np.where(rec.y > 0, rec.dob_key + 10000, -1)
+
+
+def _block(rec: Side, reg: Side, neighbours: GivenNeighbours | None = None,
+           wide: frozenset[str] = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs (record position, registry position), each once (the rules: the module's docstring)."""
+    cccd = np.where(rec.id_kind == ID_CCCD, rec.id_int, -1)
+    by_name = (cccd < 0) | ("cccd_by_name" in wide)
+    dob = np.where(by_name, rec.dob_key, -1)
+    given_reg = reg.names["given"]
+    reg_dob_given = _pair_key(reg.dob_key, given_reg)
+    parts = [_join(cccd, reg.id_int), _join(np.where(rec.id_kind == ID_CMND, rec.id_int, -1), reg.cmnd_int),
+             _join(rec.dob_key if "dob_alone" in wide else np.where(rec.names["folded"] > 0, -1, rec.dob_key),
+                   reg.dob_key)]  # a record without a usable name has nothing else to block on
+    near, code = _near_given(rec, (neighbours or GivenNeighbours(rec))(reg))
+    keys = [_pair_key(np.where(by_name, variant, -1), given)
+            for given in (rec.names["given"], rec.names["given_alt"]) for variant in (dob, *_variants(rec))]
+    everyone = np.arange(rec.n)
+    parts.append(_join(np.concatenate([*keys, _pair_key(dob[near], code)]), reg_dob_given,
+                       np.concatenate([*[everyone] * len(keys), near])))
+    parts.append(_join(_pair_key(dob, rec.names["tokens"]), _pair_key(reg.dob_key, reg.names["tokens"])))
+    parts += _one_digit_off(rec, reg, cccd, wide)
     i = np.concatenate([p[0] for p in parts])
     j = np.concatenate([p[1] for p in parts])
     pair = np.sort(i * (1 << 32) + j)  # a sort beats numpy's hash-based unique by far on these keys
     pair = pair[np.r_[True, pair[1:] != pair[:-1]]] if len(pair) else pair
     return pair >> 32, pair & ((1 << 32) - 1)
+
+
+def _one_digit_off(rec: Side, reg: Side, cccd: np.ndarray, wide: frozenset[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pairs whose IDs may be one digit apart (one of the two halves of the serial agrees, or the whole serial when
+    the digit is in the prefix): with the same date of birth; with the CCCD prefix and the given name; with the
+    serial, the given name and a variant of the date of birth."""
+    parts = []
+    for kind, reg_id in ((ID_CCCD, reg.id_int), (ID_CMND, reg.cmnd_int)):
+        mine = np.where(rec.id_kind == kind, rec.id_int, -1)
+        for half in (0, 1):
+            parts.append(_join(_pair_key(rec.dob_key, _serial_half(mine, half) + 1),
+                               _pair_key(reg.dob_key, _serial_half(reg_id, half) + 1)))
+    given_reg = reg.names["given"]
+    reg_prefix_given = [_pair_key(_prefix_half(reg.id_int, half), given_reg) for half in (0, 1)]
+    reg_serial_given = _pair_key(np.where(reg.id_int >= 0, reg.id_int % 1_000_000, -1), given_reg)
+    serial = np.where(cccd >= 0, cccd % 1_000_000, -1)
+    givens = (rec.names["given"], rec.names["given_alt"])
+    twice = np.tile(np.arange(rec.n), 2)
+    for half in (0, 1):
+        parts.append(_join(np.concatenate([_pair_key(_prefix_half(cccd, half), g) for g in givens]),
+                           reg_prefix_given[half], twice))
+    i, j = _join(np.concatenate([_pair_key(serial, g) for g in givens]), reg_serial_given, twice)
+    varied = np.zeros(len(i), bool)
+    for variant in _variants(rec):
+        varied |= (variant[i] >= 0) & (variant[i] == reg.dob_key[j])
+    parts.append((i[varied], j[varied]))
+    if "prefix_given" in wide:
+        parts.append(_join(np.concatenate([_pair_key(rec.prefix, g) for g in givens]),
+                           _pair_key(reg.prefix, given_reg), twice))
+    return parts
 
 
 def _id_level(rec: Side, reg: Side, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -192,8 +344,10 @@ def link(rec: Side, registry: Iterable[tuple[np.ndarray, Side]], config: MatchCo
     best = np.full(rec.n, -np.inf)
     kept: list[dict[str, np.ndarray]] = []
     compared = 0
+    neighbours = GivenNeighbours(rec)
+    wide = wide_rules(config)
     for ids, reg in registry:
-        ii, jj = _block(rec, reg)
+        ii, jj = _block(rec, reg, neighbours, wide)
         compared += len(ii)
         for lo in range(0, len(ii), _PAIR_BATCH):
             i, j = ii[lo:lo + _PAIR_BATCH], jj[lo:lo + _PAIR_BATCH]

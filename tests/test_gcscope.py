@@ -1,0 +1,28 @@
+"""The garbage-collector scope the stages share."""
+
+from __future__ import annotations
+
+import gc
+
+from vaxpass.gcscope import older_objects_frozen
+
+
+def test_objects_older_than_the_block_are_frozen_during_it_only() -> None:
+    older = [object()]
+    assert gc.get_freeze_count() == 0
+    with older_objects_frozen():
+        made_inside = [object()]
+        tracked = {id(o) for o in gc.get_objects()}  # what a full collection walks
+        assert id(older) not in tracked and id(made_inside) in tracked
+    assert gc.get_freeze_count() == 0 and any(o is older for o in gc.get_objects())
+
+
+def test_a_process_that_froze_its_heap_itself_keeps_it_frozen() -> None:
+    gc.freeze()  # as a forking server does before it forks a task
+    try:
+        frozen = gc.get_freeze_count()
+        with older_objects_frozen():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
