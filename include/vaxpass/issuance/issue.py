@@ -30,7 +30,7 @@ from cryptography import x509
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
-from vaxpass.gcpause import cyclic_gc_paused
+from vaxpass.gcscope import cyclic_gc_paused
 from vaxpass.issuance.check import Signed, check_before_publishing
 from vaxpass.lineage.record import LineageContext, save_links
 from vaxpass.signing.dcc import build_vaccination_payload

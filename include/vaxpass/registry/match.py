@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vaxpass.gcpause import cyclic_gc_paused
+from vaxpass.gcscope import cyclic_gc_paused
 from vaxpass.identity import pseudonym
 from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, PreparedSource, RegistryEntry
 from vaxpass.registry.bulk import insert_rows, update_rows
