@@ -26,3 +26,19 @@ def test_a_process_that_froze_its_heap_itself_keeps_it_frozen() -> None:
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_cyclic_collection_is_paused_in_the_block_and_restored_after() -> None:
+    from vaxpass.gcscope import cyclic_gc_paused
+
+    assert gc.isenabled()
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -26,3 +26,18 @@ def older_objects_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic collection while the block runs: for a batch that allocates many objects, none garbage before
+    the batch ends (rows, payloads, decisions), which full collections would walk again and again. Reference
+    counting still frees everything else, and the collector runs again when the block ends (if it was on), so
+    cycles never outlive one batch."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -11,6 +11,7 @@ decision, shown to a district reviewer and kept in lineage. Reason codes:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,7 @@ def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decis
     bounds: list[int] = starts.tolist()
     out: list[Decision] = []
     known: dict[float, tuple[float, float]] = {}
+    readings: dict[int, tuple[str, str, str]] = {}
 
     def rounded(w: float) -> tuple[float, float]:
         """The weight and probability as evidence shows them, once per distinct weight (a weight is the prior
@@ -111,19 +113,65 @@ def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decis
         evidence = {"model": MODEL, "thresholds": thresholds, "candidates": candidates,
                     "runner_up_gap": round(gap, 2) if math.isfinite(gap) else None}
         fields: dict[str, dict[str, Any]] = candidates[0]["fields"]
-        id_level = fields["id"]["level"]
-        method = _METHODS.get(id_level, "probabilistic")
+        found = readings.get(id(fields))  # the fields dicts are shared per combination of levels
+        if found is None:
+            found = readings[id(fields)] = _reading(fields)
+        method, if_matched, if_weak = found
         if w1 >= config.upper and gap >= config.margin:
-            confirmed = method != "probabilistic" and all(fields[f]["level"] in ok for f, ok in CONFIRMING.items())
-            reason = "identity_confirmed" if confirmed else "probable_match"
-            out.append(Decision("MATCHED", method, reason, probability(w1), evidence,
+            out.append(Decision("MATCHED", method, if_matched, probability(w1), evidence,
                                 [registry_ids[k] for k in shown]))
             continue
-        if w1 >= config.upper:
-            reason = "ambiguous_candidates"
-        else:
-            bad = [f for f in FIELDS if fields[f]["level"] not in AGREEING[f]]
-            reason = f"{'_'.join(bad)}_disagree" if bad else ("id_missing" if id_level == "missing"
-                                                              else "weak_evidence")
+        reason = "ambiguous_candidates" if w1 >= config.upper else if_weak
         out.append(Decision("REVIEW", method, reason, probability(w1), evidence, [registry_ids[k] for k in shown]))
     return out
+
+
+def _reading(fields: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
+    """What the best candidate's levels say: the method, the reason if it is matched, the reason if its weight
+    stays below the upper threshold."""
+    id_level = fields["id"]["level"]
+    method = _METHODS.get(id_level, "probabilistic")
+    confirmed = method != "probabilistic" and all(fields[f]["level"] in ok for f, ok in CONFIRMING.items())
+    bad = [f for f in FIELDS if fields[f]["level"] not in AGREEING[f]]
+    weak = f"{'_'.join(bad)}_disagree" if bad else ("id_missing" if id_level == "missing" else "weak_evidence")
+    return method, "identity_confirmed" if confirmed else "probable_match", weak
+
+
+_NO_MATCH_KEYS = ("model", "thresholds", "best_weight", "candidates")
+_CANDIDATES_KEYS = ("model", "thresholds", "candidates", "runner_up_gap")
+_CANDIDATE_KEYS = ("registry_id", "rank", "weight", "probability", "fields")
+
+
+def _number(x: float | None) -> str:
+    """A finite float or None as `json.dumps` writes it."""
+    return "null" if x is None else float.__repr__(x) if math.isfinite(x) else json.dumps(x)
+
+
+class EvidenceText:
+    """`json.dumps` of the evidence `decide` makes, written from its known shape: the parts many decisions share
+    (the thresholds, each combination of field levels) are encoded once. Any other shape goes to `json.dumps`."""
+
+    def __init__(self) -> None:
+        self._shared: dict[int, tuple[object, str]] = {}  # id -> (the object, kept alive so ids stay unique; text)
+
+    def _text(self, obj: object) -> str:
+        found = self._shared.get(id(obj))
+        if found is None:
+            found = self._shared[id(obj)] = (obj, json.dumps(obj))
+        return found[1]
+
+    def __call__(self, evidence: dict[str, Any]) -> str:
+        keys = tuple(evidence)
+        if evidence.get("model") != MODEL:
+            return json.dumps(evidence)
+        head = f'{{"model": "{MODEL}", "thresholds": {self._text(evidence["thresholds"])}, '
+        if keys == _NO_MATCH_KEYS and not evidence["candidates"]:
+            return f'{head}"best_weight": {_number(evidence["best_weight"])}, "candidates": []}}'
+        candidates = evidence.get("candidates")
+        if keys != _CANDIDATES_KEYS or not all(tuple(c) == _CANDIDATE_KEYS for c in candidates):  # type: ignore[union-attr]
+            return json.dumps(evidence)
+        listed = ", ".join(
+            f'{{"registry_id": {int.__repr__(c["registry_id"])}, "rank": {int.__repr__(c["rank"])}, '
+            f'"weight": {_number(c["weight"])}, "probability": {_number(c["probability"])}, '
+            f'"fields": {self._text(c["fields"])}}}' for c in candidates)  # type: ignore[union-attr]
+        return f'{head}"candidates": [{listed}], "runner_up_gap": {_number(evidence["runner_up_gap"])}}}'

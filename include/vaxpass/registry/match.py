@@ -7,20 +7,23 @@ bypass the registry (FOREIGN, identified by passport), as the regulation says. C
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vaxpass.gcscope import cyclic_gc_paused
 from vaxpass.identity import pseudonym
 from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, PreparedSource, RegistryEntry
+from vaxpass.registry.bulk import insert_rows, update_rows
 from vaxpass.registry.config import MatchConfig
-from vaxpass.registry.decide import Decision, decide
+from vaxpass.registry.decide import Decision, EvidenceText, decide
 from vaxpass.registry.history import link_key
 from vaxpass.registry.linker import link, prepared_chunks
 from vaxpass.registry.prepare import Vocab, prepare_records
@@ -47,6 +50,10 @@ class RecordIdentity:
     dob: date | None
     sex: str | None
     national_id: str | None
+
+
+# A foreigner's decision: (outcome, method, reason, score, evidence, candidate registry ids) as stored.
+_FOREIGN = ("FOREIGN", "passport", "foreign_national", 1.0, "{}", "[]")
 
 
 def _registry_person(key: bytes, entry: RegistryEntry) -> dict[str, Any]:
@@ -79,30 +86,26 @@ def foreign_person(key: bytes, rec: ForeignRecord) -> dict[str, Any]:
             "nationality": rec.nationality, "passport_no": passport}
 
 
+_PERSON_COLUMNS = ("id", "kind", "registry_id", "full_name", "dob", "sex", "national_id", "nationality", "passport_no")
+_DECISION_COLUMNS = ("dose_record_id", "cycle_id", "person_id", "outcome", "method", "reason", "score", "evidence",
+                     "candidate_registry_ids")
+_RECORD_UPDATE = ("status", "status_reason", "person_id")
+_PERSONS = Person.metadata.tables[Person.__tablename__]
+_DECISIONS = MatchDecision.metadata.tables[MatchDecision.__tablename__]
+_RECORDS = DoseRecord.metadata.tables[DoseRecord.__tablename__]
+
+
 def save_persons(session: Session, persons: dict[str, dict[str, Any]]) -> None:
     """Insert the persons not yet in the store (a person's identity row is written once)."""
     ids = list(persons)
     existing: set[str] = set()
     for i in range(0, len(ids), 900):
         existing.update(session.scalars(select(Person.id).where(Person.id.in_(ids[i:i + 900]))))
-    # in id order: parallel matching tasks inserting overlapping persons then wait for each other, never deadlock
-    fresh = [persons[pid] for pid in sorted(persons) if pid not in existing]
-    if fresh:
-        session.execute(_insert_new_persons(session), fresh)
-
-
-def _insert_new_persons(session: Session) -> Any:
-    """INSERT that skips a person another partition's task inserted meanwhile (matching runs in parallel).
-
-    No conflict target: PostgreSQL resolves only the target's conflicts, so with `(id)` a concurrent insert of
-    the same registry person still failed on the `registry_id` unique key (seen in CI)."""
-    dialect = session.get_bind().dialect.name
-    table = Person.metadata.tables[Person.__tablename__]  # Core: no ORM bookkeeping per row
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    return insert(table).prefix_with("IGNORE") if dialect in ("mysql", "mariadb") else insert(table)
+    # in id order: parallel matching tasks inserting overlapping persons then wait for each other, never deadlock;
+    # a person another partition's task inserted meanwhile is skipped (matching runs in parallel)
+    row = itemgetter(*_PERSON_COLUMNS)
+    fresh = [row(persons[pid]) for pid in sorted(persons) if pid not in existing]
+    insert_rows(session.connection(), _PERSONS, _PERSON_COLUMNS, fresh, skip_existing=True)
 
 
 def person_from_registry(session: Session, key: bytes, entry: RegistryEntry) -> str:
@@ -128,7 +131,7 @@ def blocking_query(records: Sequence[RecordIdentity]) -> BlockingQuery:
     ids = [r.national_id for r in records if r.national_id and r.national_id.isdigit()]
     return BlockingQuery(
         cccd=frozenset(i for i in ids if len(i) == 12), cmnd=frozenset(i for i in ids if len(i) == 9),
-        dob=frozenset(v.isoformat() for r in records if r.dob for v in _dob_variants(r.dob)),
+        dob=frozenset(v.isoformat() for d in {r.dob for r in records if r.dob} for v in _dob_variants(d)),
         cccd_prefix=frozenset(i[:6] for i in ids if len(i) == 12))
 
 
@@ -158,7 +161,9 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
     query = select(*_MATCH_COLUMNS).where(DoseRecord.status == "valid").order_by(DoseRecord.id)
     if partition is not None:
         query = query.where(partition.of_records(DoseRecord.id))
-    with session_scope(db_url) as session:
+    # no cyclic GC while the batch is matched: its rows, decisions and evidence (several objects per record,
+    # none garbage before the batch is written) set off full collections, 15-25 % of the stage's CPU
+    with cyclic_gc_paused(), session_scope(db_url) as session:
         records = session.execute(query).all()  # plain rows: matching only reads them
         citizens = [r for r in records if r.nationality == "VN"]
         decided = match_identities([RecordIdentity(r.full_name, r.dob, r.sex, r.national_id) for r in citizens],
@@ -168,41 +173,39 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
         by_record = dict(zip((r.id for r in citizens), decided, strict=True))
         persons: dict[str, dict[str, Any]] = {}
         registry_persons: dict[int, dict[str, Any]] = {}
-        decisions: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+        # Rows as tuples in column order, JSON columns as the text json.dumps makes (what the JSON type wrote)
+        decisions: list[tuple[Any, ...]] = []
+        evidence_text = EvidenceText()
+        updates: list[tuple[Any, ...]] = []
         for rec in records:
             person: dict[str, Any] | None = None
             if rec.nationality != "VN":
                 person = foreign_person(key, rec)
-                row: dict[str, Any] = {"outcome": "FOREIGN", "method": "passport", "reason": "foreign_national", "score": 1.0,
-                       "evidence": {}, "candidate_registry_ids": []}
+                outcome, method, reason, score, evidence, candidates = _FOREIGN
             else:
                 d = by_record[rec.id]
-                if d.outcome == "MATCHED":
+                outcome, method, reason, score = d.outcome, d.method, d.reason, d.score
+                if outcome == "MATCHED":
                     rid = d.candidate_registry_ids[0]
                     person = registry_persons.get(rid)
                     if person is None:  # a person's doses share one row (and one keyed hash)
                         person = registry_persons[rid] = _registry_person(key, entries[rid])
-                evidence = d.evidence
-                if d.outcome != "MATCHED" and rec.national_id:
-                    evidence = {**evidence, "link_key": link_key(key, rec.national_id)}
-                row = {"outcome": d.outcome, "method": d.method, "reason": d.reason, "score": d.score,
-                       "evidence": evidence, "candidate_registry_ids": d.candidate_registry_ids}
-            person_id: str | None = person["id"] if person else None
-            if person is not None and person_id is not None:
+                evidence = evidence_text(d.evidence)
+                if outcome != "MATCHED" and rec.national_id:  # evidence is never empty: "model" comes first
+                    evidence = f'{evidence[:-1]}, "link_key": {json.dumps(link_key(key, rec.national_id))}}}'
+                candidates = json.dumps(d.candidate_registry_ids)
+            if person is None:
+                person_id = None
+                updates.append(("flagged", reason, None, rec.id))
+            else:
+                person_id = person["id"]
                 persons[person_id] = person
-            decisions.append({"dose_record_id": rec.id, "cycle_id": cycle_id, "person_id": person_id, **row})
-            updates.append({"rec_id": rec.id, "new_status": "matched" if person else "flagged",
-                            "new_reason": None if person else row["reason"], "new_person": person_id})
-            outcomes[row["outcome"]] += 1
-            reasons[row["reason"]] += 1
+                updates.append(("matched", None, person_id, rec.id))
+            decisions.append((rec.id, cycle_id, person_id, outcome, method, reason, score, evidence, candidates))
+            outcomes[outcome] += 1
+            reasons[reason] += 1
         save_persons(session, persons)
-        if decisions:
-            # Core executemany on the tables: no ORM bookkeeping per row (nothing in the session holds them)
-            decisions_table = MatchDecision.metadata.tables[MatchDecision.__tablename__]
-            records_table = DoseRecord.metadata.tables[DoseRecord.__tablename__]
-            session.execute(insert(decisions_table), decisions)
-            session.execute(update(records_table).where(records_table.c.id == bindparam("rec_id")).values(
-                status=bindparam("new_status"), status_reason=bindparam("new_reason"),
-                person_id=bindparam("new_person")), updates)
+        conn = session.connection()
+        insert_rows(conn, _DECISIONS, _DECISION_COLUMNS, decisions)
+        update_rows(conn, _RECORDS, _RECORD_UPDATE, updates)
     return MatchSummary(outcomes=dict(outcomes), reasons=dict(reasons))
