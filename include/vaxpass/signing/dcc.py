@@ -220,16 +220,40 @@ def _leaf_passes(group: str, leaf: str, value: Any) -> bool:
     return True
 
 
+_MAX_PASSED_PAYLOADS = 1 << 16
+# The varying leaves (with their exact types) of whole payloads that passed: the pre-issuance check validates the
+# decoded payload of every certificate just signed, which is equal to the payload validated before signing.
+_passed_payloads: set[tuple[Any, ...]] = set()
+
+
+def _varying(payload: dict[str, Any], shape: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The payload's shape and varying leaves, each with its type (1, 1.0 and True are equal keys otherwise),
+    or None when a leaf is of a kind that is not remembered."""
+    entry, nam = payload["v"][0], payload["nam"]
+    leaves = (payload["dob"], *(entry[leaf] for leaf in _ENTRY_LEAVES), *(nam[k] for k in sorted(nam)))
+    if not all(type(leaf) is str or type(leaf) is int for leaf in leaves):
+        return None
+    return (shape, *leaves, *(type(leaf) for leaf in leaves))
+
+
 def _passes_by_shape(payload: dict[str, Any], shape: tuple[str, ...] | None) -> bool:
     """Whether the payload's shape passed the full check before and this payload's varying leaves pass their
     rules: then the whole payload passes (the schema's other constraints are fixed by the shape)."""
     if shape is None or shape not in _valid_shapes:
         return False
-    if not _leaf_passes("", "dob", payload["dob"]):
-        return False
+    key = _varying(payload, shape)
+    if key is not None and key in _passed_payloads:
+        return True
     entry, nam = payload["v"][0], payload["nam"]
-    return (all(_leaf_passes("v", leaf, entry[leaf]) for leaf in _ENTRY_LEAVES)
-            and all(_leaf_passes("nam", leaf, value) for leaf, value in nam.items()))
+    if not (_leaf_passes("", "dob", payload["dob"])
+            and all(_leaf_passes("v", leaf, entry[leaf]) for leaf in _ENTRY_LEAVES)
+            and all(_leaf_passes("nam", leaf, value) for leaf, value in nam.items())):
+        return False
+    if key is not None:
+        if len(_passed_payloads) >= _MAX_PASSED_PAYLOADS:
+            _passed_payloads.clear()
+        _passed_payloads.add(key)
+    return True
 
 
 def validate_payload(payload: dict[str, Any]) -> None:
