@@ -41,6 +41,7 @@ from vaxpass.signing.keystore import Signer
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.signing.uvci import make_uvci
 from vaxpass.store import session_scope
+from vaxpass.store.listed import value_lists
 from vaxpass.store.models import Certificate, ConfirmationItem, DoseRecord, Person
 from vaxpass.store.partition import Partition
 from vaxpass.vaccines import Vaccine, all_vaccines
@@ -277,17 +278,17 @@ def _is_correction(previous: Rec | None, dose: Rec) -> bool:
 
 def _confirmed(conn: Connection, dose_ids: list[int]) -> set[int]:
     out: set[int] = set()
-    for i in range(0, len(dose_ids), 900):
+    for listed in value_lists(conn, dose_ids):
         out.update(conn.scalars(select(ConfirmationItem.dose_record_id).where(
-            ConfirmationItem.dose_record_id.in_(dose_ids[i:i + 900]))))
+            ConfirmationItem.dose_record_id.in_(listed))))
     return out
 
 
 def _ids_by_uvci(conn: Connection, uvcis: list[str]) -> list[int]:
     found: dict[str, int] = {}
-    for i in range(0, len(uvcis), 900):
+    for listed in value_lists(conn, uvcis):
         for uvci, cert_id in conn.execute(select(Certificate.uvci, Certificate.id).where(
-                Certificate.uvci.in_(uvcis[i:i + 900]))):
+                Certificate.uvci.in_(listed))):
             found[uvci] = cert_id
     return [found[uvci] for uvci in uvcis]
 
@@ -297,9 +298,8 @@ def _rows_by_id(conn: Connection, ids: list[int]) -> list[Rec]:
 
 
 def _select_in(conn: Connection, query: Any, column: Any, values: Sequence[Any]) -> list[Rec]:
-    """The rows of `query` whose `column` is one of `values`, read 900 values a statement (SQLite's old limit
-    on bound parameters)."""
+    """The rows of `query` whose `column` is one of `values` (`value_lists`: one statement on SQLite)."""
     out: list[Rec] = []
-    for i in range(0, len(values), 900):
-        out.extend(conn.execute(query.where(column.in_(values[i:i + 900]))))
+    for listed in value_lists(conn, values):
+        out.extend(conn.execute(query.where(column.in_(listed))))
     return out

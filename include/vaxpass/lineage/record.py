@@ -10,7 +10,7 @@ proof are read as JSON text and put in as they are, and the details every certif
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+from vaxpass.store.listed import value_lists
 from vaxpass.store.models import (
     ConfirmationItem,
     FacilityConfirmation,
@@ -37,11 +38,6 @@ PERSONAL_FIELDS = frozenset({"national_id", "full_name", "dob", "sex"})
 
 # Links every certificate must have; `review` is required too when a record went through a district gate.
 REQUIRED_KINDS = ("source_row", "extraction", "validation", "match", "confirmation", "signature", "dag_run")
-
-
-def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[list[int]]:
-    for i in range(0, len(ids), size):
-        yield list(ids[i:i + size])
 
 
 class DoseRef(Protocol):
@@ -142,39 +138,39 @@ class LineageContext:
                            actions_t.outcome, *batch_columns).join_from(
             ReviewAction.__table__, ReviewBatch.__table__, batches.id == actions_t.batch_id).where(
             actions_t.status == "applied")
-        for chunk in _chunks([r.raw_record_id for r in recs]):
+        for listed in value_lists(conn, [r.raw_record_id for r in recs]):
             for row in conn.execute(select(raws.id, raws.source_row, raws.content_hash, files.source_name,
                                            files.sha256, files.extraction_run_id).join_from(
                     RawRecord.__table__, LandedFile.__table__, files.id == raws.landed_file_id).where(
-                    raws.id.in_(chunk))):
+                    raws.id.in_(listed))):
                 self.raw[row.id] = row
-        for chunk in _chunks(ids):
-            latest = (select(func.max(decisions.id)).where(decisions.dose_record_id.in_(chunk))
+        for listed in value_lists(conn, ids):
+            latest = (select(func.max(decisions.id)).where(decisions.dose_record_id.in_(listed))
                       .group_by(decisions.dose_record_id))
             for decision in conn.execute(select(decisions.id, decisions.dose_record_id, decisions.outcome,
                                                 decisions.method, decisions.reason, decisions.score,
                                                 cast(decisions.evidence, Text).label("evidence")).where(
                     decisions.id.in_(latest))):
                 self.decision[decision.dose_record_id] = decision
-            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(chunk))):
+            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(listed))):
                 self.reviews.setdefault(item.dose_record_id, []).append(item)
             # a reviewer's applied action: on the record itself, or the correction this record's version came from
-            for action in conn.execute(actions_q.where(actions_t.dose_record_id.in_(chunk)
-                                                       | actions_t.new_dose_record_id.in_(chunk))):
+            for action in conn.execute(actions_q.where(actions_t.dose_record_id.in_(listed)
+                                                       | actions_t.new_dose_record_id.in_(listed))):
                 record_id = action.new_dose_record_id or action.dose_record_id
                 self.actions.setdefault(record_id, []).append(action)
-        for chunk in _chunks(ids if certified is None else list(certified)):
+        for listed in value_lists(conn, ids if certified is None else list(certified)):
             for confirmed in conn.execute(select(
                     citems.dose_record_id, citems.leaf_index, citems.leaf_hash, cast(citems.proof, Text).label("proof"),
                     confs.id, confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid,
                     confs.document_sha256, confs.merkle_root, confs.records).join_from(
                     ConfirmationItem.__table__, FacilityConfirmation.__table__,
-                    confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(chunk))):
+                    confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(listed))):
                 self.confirmation[confirmed.dose_record_id] = confirmed
         corrected_from = [a.dose_record_id for acts in self.actions.values() for a in acts
                           if a.new_dose_record_id is not None]
-        for chunk in _chunks(corrected_from):
-            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(chunk))):
+        for listed in value_lists(conn, corrected_from):
+            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(listed))):
                 self.reviews.setdefault(item.dose_record_id, []).append(item)
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
         runs = QualityRun.__table__.c
