@@ -214,10 +214,15 @@ def _leaf_passes(group: str, leaf: str, value: Any) -> bool:
     except fastjsonschema.JsonSchemaException:
         return False
     if key is not None:
-        if len(_passed_leaves) >= _MAX_PASSED_LEAVES:
-            _passed_leaves.clear()
-        _passed_leaves.add(key)
+        _remember(_passed_leaves, key, _MAX_PASSED_LEAVES)
     return True
+
+
+def _remember(passed: set[Any], key: Any, limit: int) -> None:
+    """Add `key` to a set of things that passed, emptied when it reaches `limit` (bounds the memory)."""
+    if len(passed) >= limit:
+        passed.clear()
+    passed.add(key)
 
 
 _MAX_PASSED_PAYLOADS = 1 << 16
@@ -250,9 +255,7 @@ def _passes_by_shape(payload: dict[str, Any], shape: tuple[str, ...] | None) -> 
             and all(_leaf_passes("nam", leaf, value) for leaf, value in nam.items())):
         return False
     if key is not None:
-        if len(_passed_payloads) >= _MAX_PASSED_PAYLOADS:
-            _passed_payloads.clear()
-        _passed_payloads.add(key)
+        _remember(_passed_payloads, key, _MAX_PASSED_PAYLOADS)
     return True
 
 
