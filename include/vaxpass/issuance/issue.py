@@ -41,6 +41,7 @@ from vaxpass.signing.keystore import Signer
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.signing.uvci import make_uvci
 from vaxpass.store import session_scope
+from vaxpass.store.bulk import executemany_on_driver, insert_sql
 from vaxpass.store.listed import value_lists
 from vaxpass.store.models import Certificate, ConfirmationItem, DoseRecord, Person
 from vaxpass.store.partition import Partition
@@ -257,7 +258,7 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
         return
     # One DBAPI executemany, then the new ids by UVCI (unique): RETURNING with the rows' order kept made
     # SQLAlchemy insert row by row on SQLite, the largest cost of the write.
-    conn.execute(insert(_CERTS), new_certs)
+    _insert_certificates(conn, new_certs)
     ids = _ids_by_uvci(conn, [c["uvci"] for c in new_certs])
     context = LineageContext(conn, [r for c in new_certs for r in by_person[c["person_id"]]],
                              certified=[c["dose_record_id"] for c in new_certs])
@@ -265,6 +266,26 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
         certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=run.kid, uvci=c["uvci"],
         version=c["version"], cycle_id=run.cycle_id, records=by_person[c["person_id"]], dag_id=run.dag_id,
         task_id=run.task_id, alg="ES256")])
+
+
+_CERT_COLUMNS = ("person_id", "version", "uvci", "content_key", "dose_record_id", "kid", "issued_at", "expires_at",
+                 "cycle_id", "status", "supersedes_id", "hc1")
+_INSERT_CERTS_QMARK = insert_sql(_CERTS, _CERT_COLUMNS)
+
+
+def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """One executemany; on SQLite on the driver's cursor, each value converted as its column's type binds it
+    (the two timestamps: every other column binds as it is)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(_CERTS), rows)
+        return
+    converters = [(i, converter) for i, name in enumerate(_CERT_COLUMNS)
+                  if (converter := _CERTS.c[name].type.bind_processor(conn.dialect)) is not None]
+    values = [[row[name] for name in _CERT_COLUMNS] for row in rows]
+    for row_values in values:
+        for i, converter in converters:
+            row_values[i] = converter(row_values[i])
+    executemany_on_driver(conn, _INSERT_CERTS_QMARK, values)
 
 
 def _is_correction(previous: Rec | None, dose: Rec) -> bool:

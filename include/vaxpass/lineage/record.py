@@ -15,10 +15,10 @@ from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Connection, Dialect, Text, bindparam, cast, func, insert, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+from vaxpass.store.bulk import executemany_on_driver, insert_sql
 from vaxpass.store.listed import value_lists
 from vaxpass.store.models import (
     ConfirmationItem,
@@ -77,7 +77,7 @@ _INSERT_LINKS = insert(_LINKS).values(certificate_id=bindparam("certificate_id")
 # A link row as `save_links` takes it: (certificate_id, kind, ref, detail as JSON text).
 LinkRow = tuple[int, str, str, str]
 _LINK_COLUMNS = ("certificate_id", "kind", "ref", "detail")
-_INSERT_LINKS_QMARK = "INSERT INTO lineage_links (certificate_id, kind, ref, detail) VALUES (?, ?, ?, ?)"
+_INSERT_LINKS_QMARK = insert_sql(_LINKS, _LINK_COLUMNS)
 
 
 def _scalar(value: Any) -> str:
@@ -297,11 +297,4 @@ def save_links(db: Session | Connection, rows: list[LinkRow]) -> None:
     if conn.dialect.name != "sqlite":
         conn.execute(_INSERT_LINKS, [dict(zip(_LINK_COLUMNS, row, strict=True)) for row in rows])
         return
-    cursor = conn.connection.cursor()
-    try:
-        cursor.executemany(_INSERT_LINKS_QMARK, rows)
-    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it (IntegrityError …), no parameters
-        raise DBAPIError.instance(_INSERT_LINKS_QMARK, None, exc, conn.dialect.loaded_dbapi.Error,
-                                  hide_parameters=True, dialect=conn.dialect) from exc
-    finally:
-        cursor.close()
+    executemany_on_driver(conn, _INSERT_LINKS_QMARK, rows)
