@@ -11,6 +11,7 @@ import functools
 import json
 from collections.abc import Callable
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import fastjsonschema
@@ -155,6 +156,9 @@ _VARYING_LEAVES: dict[tuple[str, str], str] = {
 _ENTRY_CONSTANTS = ("tg", "vp", "mp", "ma", "co", "is")
 _ENTRY_LEAVES = tuple(leaf for group, leaf in _VARYING_LEAVES if group == "v")
 _ENTRY_KEYS = frozenset(_ENTRY_CONSTANTS) | frozenset(_ENTRY_LEAVES)
+# the values of those keys of an entry, as a tuple (one C call: `validate_payload` runs twice per certificate)
+_entry_constants, _entry_leaves = itemgetter(*_ENTRY_CONSTANTS), itemgetter(*_ENTRY_LEAVES)
+_ONLY_TEXT, _REMEMBERED_KINDS = frozenset({str}), frozenset({str, int})
 _NAME_KEYS = frozenset(leaf for group, leaf in _VARYING_LEAVES if group == "nam")
 _TOP_KEYS = frozenset({"ver", "nam", "dob", "v"})
 _MAX_SHAPES = 4096
@@ -191,8 +195,8 @@ def _shape(payload: Any) -> tuple[str, ...] | None:
     entry = entries[0]
     if entry.keys() != _ENTRY_KEYS or not nam.keys() <= _NAME_KEYS:
         return None
-    constants = (payload["ver"], *(entry[k] for k in _ENTRY_CONSTANTS))
-    if not all(type(c) is str for c in constants):
+    constants = (payload["ver"], *_entry_constants(entry))
+    if not _ONLY_TEXT.issuperset(map(type, constants)):
         return None
     return (*constants, *sorted(nam))
 
@@ -234,11 +238,12 @@ _passed_payloads: set[tuple[Any, ...]] = set()
 def _varying(payload: dict[str, Any], shape: tuple[str, ...]) -> tuple[Any, ...] | None:
     """The payload's shape and varying leaves, each with its type (1, 1.0 and True are equal keys otherwise),
     or None when a leaf is of a kind that is not remembered."""
-    entry, nam = payload["v"][0], payload["nam"]
-    leaves = (payload["dob"], *(entry[leaf] for leaf in _ENTRY_LEAVES), *(nam[k] for k in sorted(nam)))
-    if not all(type(leaf) is str or type(leaf) is int for leaf in leaves):
+    nam = payload["nam"]
+    leaves = (payload["dob"], *_entry_leaves(payload["v"][0]), *map(nam.__getitem__, sorted(nam)))
+    kinds = tuple(map(type, leaves))
+    if not _REMEMBERED_KINDS.issuperset(kinds):
         return None
-    return (shape, *leaves, *(type(leaf) for leaf in leaves))
+    return (shape, leaves, kinds)
 
 
 def _passes_by_shape(payload: dict[str, Any], shape: tuple[str, ...] | None) -> bool:
