@@ -182,3 +182,13 @@ def test_remembered_leaves_are_kept_per_rule() -> None:
         validate_payload({**payload, "dob": payload["v"][0]["ci"]})
     with pytest.raises(SchemaError):
         validate_payload({**payload, "v": [{**payload["v"][0], "dn": str(payload["v"][0]["dn"])}]})
+
+
+def test_a_remembered_payload_is_not_confused_with_an_equal_one_of_another_type() -> None:
+    """A whole payload that passed is remembered (the pre-issuance check validates it again after decoding),
+    but `True == 1`: a payload whose dose number is `True` is checked, and rejected."""
+    payload = _built(dose_number=1)
+    validate_payload(payload)
+    validate_payload(payload)  # the second time from the remembered payload
+    with pytest.raises(SchemaError, match=r"\$\.v\[0\]\.dn"):
+        validate_payload({**payload, "v": [{**payload["v"][0], "dn": True}]})

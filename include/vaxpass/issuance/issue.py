@@ -9,8 +9,9 @@ hash, so a rerun can never mint a second one.
 
 Only the persons who may need a new version are worked through (`_persons_due`: no current certificate, its
 dose corrected, or a dose ranking above it), in chunks of `CHUNK_PERSONS`, one transaction per chunk: reads
-and writes go through SQLAlchemy Core (plain rows, no ORM identity map), so the memory a task needs depends on
-the chunk size, not on the size of the city. Every certificate of a chunk passes the pre-issuance check before
+go through SQLAlchemy Core (plain rows, no ORM identity map; id lists as one parameter, `value_lists`), the
+certificates and their lineage links are written by one executemany each (on SQLite on the driver's cursor,
+`store.bulk`), so the memory a task needs depends on the chunk size, not on the size of the city. Every certificate of a chunk passes the pre-issuance check before
 the chunk is stored; a failure rolls the chunk back and fails the task (chunks already committed hold only
 certificates that passed their own check). A rerun after a crash finds the committed chunks' persons up to
 date and goes on with the rest.
@@ -40,6 +41,8 @@ from vaxpass.signing.keystore import Signer
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.signing.uvci import make_uvci
 from vaxpass.store import session_scope
+from vaxpass.store.bulk import executemany_on_driver, insert_sql
+from vaxpass.store.listed import value_lists
 from vaxpass.store.models import Certificate, ConfirmationItem, DoseRecord, Person
 from vaxpass.store.partition import Partition
 from vaxpass.vaccines import Vaccine, all_vaccines
@@ -242,7 +245,7 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
         return
     # One DBAPI executemany, then the new ids by UVCI (unique): RETURNING with the rows' order kept made
     # SQLAlchemy insert row by row on SQLite, the largest cost of the write.
-    conn.execute(insert(_CERTS), new_certs)
+    _insert_certificates(conn, new_certs)
     ids = _ids_by_uvci(conn, [c["uvci"] for c in new_certs])
     context = LineageContext(conn, [r for c in new_certs for r in by_person[c["person_id"]]],
                              certified=[c["dose_record_id"] for c in new_certs])
@@ -250,6 +253,26 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
         certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=run.kid, uvci=c["uvci"],
         version=c["version"], cycle_id=run.cycle_id, records=by_person[c["person_id"]], dag_id=run.dag_id,
         task_id=run.task_id, alg="ES256")])
+
+
+_CERT_COLUMNS = ("person_id", "version", "uvci", "content_key", "dose_record_id", "kid", "issued_at", "expires_at",
+                 "cycle_id", "status", "supersedes_id", "hc1")
+_INSERT_CERTS_QMARK = insert_sql(_CERTS, _CERT_COLUMNS)
+
+
+def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """One executemany; on SQLite on the driver's cursor, each value converted as its column's type binds it
+    (the two timestamps: every other column binds as it is)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(_CERTS), rows)
+        return
+    converters = [(i, converter) for i, name in enumerate(_CERT_COLUMNS)
+                  if (converter := _CERTS.c[name].type.bind_processor(conn.dialect)) is not None]
+    values = [[row[name] for name in _CERT_COLUMNS] for row in rows]
+    for row_values in values:
+        for i, converter in converters:
+            row_values[i] = converter(row_values[i])
+    executemany_on_driver(conn, _INSERT_CERTS_QMARK, values)
 
 
 def _is_correction(previous: Rec | None, dose: Rec) -> bool:
@@ -263,17 +286,17 @@ def _is_correction(previous: Rec | None, dose: Rec) -> bool:
 
 def _confirmed(conn: Connection, dose_ids: list[int]) -> set[int]:
     out: set[int] = set()
-    for i in range(0, len(dose_ids), 900):
+    for listed in value_lists(conn, dose_ids):
         out.update(conn.scalars(select(ConfirmationItem.dose_record_id).where(
-            ConfirmationItem.dose_record_id.in_(dose_ids[i:i + 900]))))
+            ConfirmationItem.dose_record_id.in_(listed))))
     return out
 
 
 def _ids_by_uvci(conn: Connection, uvcis: list[str]) -> list[int]:
     found: dict[str, int] = {}
-    for i in range(0, len(uvcis), 900):
+    for listed in value_lists(conn, uvcis):
         for uvci, cert_id in conn.execute(select(Certificate.uvci, Certificate.id).where(
-                Certificate.uvci.in_(uvcis[i:i + 900]))):
+                Certificate.uvci.in_(listed))):
             found[uvci] = cert_id
     return [found[uvci] for uvci in uvcis]
 
@@ -283,9 +306,8 @@ def _rows_by_id(conn: Connection, ids: list[int]) -> list[Rec]:
 
 
 def _select_in(conn: Connection, query: Any, column: Any, values: Sequence[Any]) -> list[Rec]:
-    """The rows of `query` whose `column` is one of `values`, read 900 values a statement (SQLite's old limit
-    on bound parameters)."""
+    """The rows of `query` whose `column` is one of `values` (`value_lists`: one statement on SQLite)."""
     out: list[Rec] = []
-    for i in range(0, len(values), 900):
-        out.extend(conn.execute(query.where(column.in_(values[i:i + 900]))))
+    for listed in value_lists(conn, values):
+        out.extend(conn.execute(query.where(column.in_(listed))))
     return out

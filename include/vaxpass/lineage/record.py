@@ -10,13 +10,16 @@ proof are read as JSON text and put in as they are, and the details every certif
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Connection, Dialect, Text, bindparam, cast, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+from vaxpass.store.bulk import executemany_on_driver, insert_sql
+from vaxpass.store.listed import value_lists
 from vaxpass.store.models import (
     ConfirmationItem,
     FacilityConfirmation,
@@ -35,11 +38,6 @@ PERSONAL_FIELDS = frozenset({"national_id", "full_name", "dob", "sex"})
 
 # Links every certificate must have; `review` is required too when a record went through a district gate.
 REQUIRED_KINDS = ("source_row", "extraction", "validation", "match", "confirmation", "signature", "dag_run")
-
-
-def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[list[int]]:
-    for i in range(0, len(ids), size):
-        yield list(ids[i:i + size])
 
 
 class DoseRef(Protocol):
@@ -74,6 +72,23 @@ class _EncodedJSON(TypeDecorator[str]):
 _LINKS = LineageLink.metadata.tables[LineageLink.__tablename__]
 _INSERT_LINKS = insert(_LINKS).values(certificate_id=bindparam("certificate_id"), kind=bindparam("kind"),
                                       ref=bindparam("ref"), detail=bindparam("detail", type_=_EncodedJSON()))
+
+
+# A link row as `save_links` takes it: (certificate_id, kind, ref, detail as JSON text).
+LinkRow = tuple[int, str, str, str]
+_LINK_COLUMNS = ("certificate_id", "kind", "ref", "detail")
+_INSERT_LINKS_QMARK = insert_sql(_LINKS, _LINK_COLUMNS)
+
+
+def _scalar(value: Any) -> str:
+    """`json.dumps` of a scalar (the text it writes for that value inside a map), with the two kinds a link
+    mostly holds, text and integers, encoded without `json.dumps`' per-call set-up."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if kind is int:
+        return int.__repr__(value)
+    return json.dumps(value)
 
 
 def _dumps_with(detail: dict[str, Any], raw: str, depth: int = 1) -> str:
@@ -123,39 +138,39 @@ class LineageContext:
                            actions_t.outcome, *batch_columns).join_from(
             ReviewAction.__table__, ReviewBatch.__table__, batches.id == actions_t.batch_id).where(
             actions_t.status == "applied")
-        for chunk in _chunks([r.raw_record_id for r in recs]):
+        for listed in value_lists(conn, [r.raw_record_id for r in recs]):
             for row in conn.execute(select(raws.id, raws.source_row, raws.content_hash, files.source_name,
                                            files.sha256, files.extraction_run_id).join_from(
                     RawRecord.__table__, LandedFile.__table__, files.id == raws.landed_file_id).where(
-                    raws.id.in_(chunk))):
+                    raws.id.in_(listed))):
                 self.raw[row.id] = row
-        for chunk in _chunks(ids):
-            latest = (select(func.max(decisions.id)).where(decisions.dose_record_id.in_(chunk))
+        for listed in value_lists(conn, ids):
+            latest = (select(func.max(decisions.id)).where(decisions.dose_record_id.in_(listed))
                       .group_by(decisions.dose_record_id))
             for decision in conn.execute(select(decisions.id, decisions.dose_record_id, decisions.outcome,
                                                 decisions.method, decisions.reason, decisions.score,
                                                 cast(decisions.evidence, Text).label("evidence")).where(
                     decisions.id.in_(latest))):
                 self.decision[decision.dose_record_id] = decision
-            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(chunk))):
+            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(listed))):
                 self.reviews.setdefault(item.dose_record_id, []).append(item)
             # a reviewer's applied action: on the record itself, or the correction this record's version came from
-            for action in conn.execute(actions_q.where(actions_t.dose_record_id.in_(chunk)
-                                                       | actions_t.new_dose_record_id.in_(chunk))):
+            for action in conn.execute(actions_q.where(actions_t.dose_record_id.in_(listed)
+                                                       | actions_t.new_dose_record_id.in_(listed))):
                 record_id = action.new_dose_record_id or action.dose_record_id
                 self.actions.setdefault(record_id, []).append(action)
-        for chunk in _chunks(ids if certified is None else list(certified)):
+        for listed in value_lists(conn, ids if certified is None else list(certified)):
             for confirmed in conn.execute(select(
                     citems.dose_record_id, citems.leaf_index, citems.leaf_hash, cast(citems.proof, Text).label("proof"),
                     confs.id, confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid,
                     confs.document_sha256, confs.merkle_root, confs.records).join_from(
                     ConfirmationItem.__table__, FacilityConfirmation.__table__,
-                    confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(chunk))):
+                    confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(listed))):
                 self.confirmation[confirmed.dose_record_id] = confirmed
         corrected_from = [a.dose_record_id for acts in self.actions.values() for a in acts
                           if a.new_dose_record_id is not None]
-        for chunk in _chunks(corrected_from):
-            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(chunk))):
+        for listed in value_lists(conn, corrected_from):
+            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(listed))):
                 self.reviews.setdefault(item.dose_record_id, []).append(item)
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
         runs = QualityRun.__table__.c
@@ -169,47 +184,79 @@ class LineageContext:
             text = self._encoded[(kind, key)] = json.dumps(detail)
         return text
 
+    def _extraction(self, rec: DoseRef) -> str:
+        key = ("extraction", (rec.site_code, rec.cycle_id))
+        text = self._encoded.get(key)
+        if text is None:
+            text = self._encoded[key] = json.dumps({"site": rec.site_code, "cycle": rec.cycle_id})
+        return text
+
+    def _validation(self, qrun: Any) -> str:
+        key = ("validation", qrun.id)
+        text = self._encoded.get(key)
+        if text is None:
+            text = self._encoded[key] = json.dumps({
+                "suite": qrun.suite_name, "suite_version": qrun.suite_version, "result": "passed"})
+        return text
+
+    def _match(self, decision: Any) -> str:
+        """`_dumps_with` of the decision's detail; the part before the evidence is shared by every decision of
+        the same outcome, method, reason and score (by type too: 1 and 1.0 encode differently)."""
+        score = decision.score
+        key = ("match", (decision.outcome, decision.method, decision.reason, type(score), score))
+        head = self._encoded.get(key)
+        if head is None:
+            head = self._encoded[key] = _dumps_with({
+                "outcome": decision.outcome, "method": decision.method, "reason": decision.reason,
+                "score": score, "evidence": None}, "")[:-1]
+        return f"{head}{decision.evidence}}}"
+
+    def _confirmation(self, conf: Any, certified_dose_id: int) -> str:
+        """`_dumps_with` of the confirmation's detail, its per-confirmation part encoded once."""
+        key = ("confirmation", conf.id)
+        head = self._encoded.get(key)
+        if head is None:
+            head = self._encoded[key] = json.dumps({
+                "site": conf.site_code, "cycle": conf.cycle_id, "sequence": conf.sequence,
+                "signer_kid": conf.signer_kid, "document_sha256": conf.document_sha256,
+                "merkle_root": conf.merkle_root, "records": conf.records})[:-1]
+        return (f"{head}, \"dose_record_id\": {_scalar(certified_dose_id)}, \"leaf_index\": "
+                f"{_scalar(conf.leaf_index)}, \"inclusion\": {{\"leaf_hash\": {_scalar(conf.leaf_hash)}, "
+                f"\"tree_size\": {_scalar(conf.records)}, \"proof\": {conf.proof}}}}}")
+
     def links(self, *, certificate_id: int, certified_dose_id: int, kid: str, uvci: str, version: int,
               cycle_id: str, records: Iterable[DoseRef], dag_id: str, task_id: str,
-              alg: str) -> list[dict[str, Any]]:
-        """The chain of one certificate, as rows for `lineage_links` (`detail` as JSON text, for `save_links`).
-        Ids, hashes and codes only: no personal data."""
+              alg: str) -> list[LinkRow]:
+        """The chain of one certificate, as rows for `lineage_links` (`detail` as the JSON text `json.dumps`
+        makes of it, for `save_links`). Ids, hashes and codes only: no personal data."""
         links: dict[tuple[str, str], str] = {}
         for rec in records:
             raw = self.raw[rec.raw_record_id]
-            links[("source_row", f"raw_record:{raw.id}")] = json.dumps({
-                "site": rec.site_code, "file": raw.source_name, "file_sha256": raw.sha256,
-                "row": raw.source_row, "source_key": rec.source_key, "content_hash": raw.content_hash,
-                "dose_record_id": rec.id, "version": rec.version, "certified_dose": rec.id == certified_dose_id})
-            links[("extraction", f"extraction_run:{raw.extraction_run_id}")] = self._shared(
-                "extraction", (rec.site_code, rec.cycle_id), {"site": rec.site_code, "cycle": rec.cycle_id})
+            links[("source_row", f"raw_record:{raw.id}")] = (
+                f"{{\"site\": {_scalar(rec.site_code)}, \"file\": {_scalar(raw.source_name)}, "
+                f"\"file_sha256\": {_scalar(raw.sha256)}, \"row\": {_scalar(raw.source_row)}, "
+                f"\"source_key\": {_scalar(rec.source_key)}, \"content_hash\": {_scalar(raw.content_hash)}, "
+                f"\"dose_record_id\": {_scalar(rec.id)}, \"version\": {_scalar(rec.version)}, "
+                f"\"certified_dose\": {'true' if rec.id == certified_dose_id else 'false'}}}")
+            links[("extraction", f"extraction_run:{raw.extraction_run_id}")] = self._extraction(rec)
             if (qrun := self.quality.get(rec.quality_run_id or -1)) is not None:
-                links[("validation", f"quality_run:{qrun.id}")] = self._shared("validation", qrun.id, {
-                    "suite": qrun.suite_name, "suite_version": qrun.suite_version, "result": "passed"})
+                links[("validation", f"quality_run:{qrun.id}")] = self._validation(qrun)
             if (decision := self.decision.get(rec.id)) is not None:
-                links[("match", f"match_decision:{decision.id}")] = _dumps_with({
-                    "outcome": decision.outcome, "method": decision.method, "reason": decision.reason,
-                    "score": decision.score, "evidence": None}, decision.evidence)
-            for item in self.reviews.get(rec.id, []):
+                links[("match", f"match_decision:{decision.id}")] = self._match(decision)
+            for item in self.reviews.get(rec.id, ()):
                 links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
-            for action in self.actions.get(rec.id, []):
+            for action in self.actions.get(rec.id, ()):
                 links[("review", f"review_action:{action.id}")] = json.dumps(_action_detail(action))
                 if action.new_dose_record_id is not None:
-                    for item in self.reviews.get(action.dose_record_id, []):
+                    for item in self.reviews.get(action.dose_record_id, ()):
                         links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
         if (conf := self.confirmation.get(certified_dose_id)) is not None:
-            links[("confirmation", f"confirmation:{conf.id}")] = _dumps_with({
-                "site": conf.site_code, "cycle": conf.cycle_id, "sequence": conf.sequence,
-                "signer_kid": conf.signer_kid, "document_sha256": conf.document_sha256,
-                "merkle_root": conf.merkle_root, "records": conf.records, "dose_record_id": certified_dose_id,
-                "leaf_index": conf.leaf_index,
-                "inclusion": {"leaf_hash": conf.leaf_hash, "tree_size": conf.records, "proof": None}},
-                conf.proof, depth=2)
-        links[("signature", f"kid:{kid}")] = json.dumps({"alg": alg, "uvci": uvci, "version": version})
+            links[("confirmation", f"confirmation:{conf.id}")] = self._confirmation(conf, certified_dose_id)
+        links[("signature", f"kid:{kid}")] = (
+            f"{{\"alg\": {_scalar(alg)}, \"uvci\": {_scalar(uvci)}, \"version\": {_scalar(version)}}}")
         links[("dag_run", f"cycle:{cycle_id}")] = self._shared("dag_run", (dag_id, cycle_id, task_id), {
             "dag_id": dag_id, "run_id": cycle_id, "task_id": task_id})
-        return [{"certificate_id": certificate_id, "kind": kind, "ref": ref, "detail": detail}
-                for (kind, ref), detail in links.items()]
+        return [(certificate_id, kind, ref, detail) for (kind, ref), detail in links.items()]
 
 
 def _item_detail(item: Any) -> dict[str, Any]:
@@ -239,9 +286,15 @@ def _action_detail(action: Any) -> dict[str, Any]:
     return detail
 
 
-def save_links(db: Session | Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert the rows (`detail` as the JSON text `LineageContext.links` makes) in one Core executemany
-    (batched into multi-row INSERTs), skipping the ORM's per-row bookkeeping: a cycle writes about eight links
-    per certificate."""
-    if rows:
-        _connection(db).execute(_INSERT_LINKS, rows)
+def save_links(db: Session | Connection, rows: list[LinkRow]) -> None:
+    """Insert the rows (`detail` as the JSON text `LineageContext.links` makes): a cycle writes about nine links
+    per certificate. On SQLite one executemany of the tuples on the driver's cursor, the same statement
+    SQLAlchemy would run without its per-row parameter processing (half the cost of the write; the values
+    need none: integers and text); elsewhere one Core executemany (batched into multi-row INSERTs)."""
+    if not rows:
+        return
+    conn = _connection(db)
+    if conn.dialect.name != "sqlite":
+        conn.execute(_INSERT_LINKS, [dict(zip(_LINK_COLUMNS, row, strict=True)) for row in rows])
+        return
+    executemany_on_driver(conn, _INSERT_LINKS_QMARK, rows)

@@ -11,6 +11,7 @@ import functools
 import json
 from collections.abc import Callable
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import fastjsonschema
@@ -155,6 +156,9 @@ _VARYING_LEAVES: dict[tuple[str, str], str] = {
 _ENTRY_CONSTANTS = ("tg", "vp", "mp", "ma", "co", "is")
 _ENTRY_LEAVES = tuple(leaf for group, leaf in _VARYING_LEAVES if group == "v")
 _ENTRY_KEYS = frozenset(_ENTRY_CONSTANTS) | frozenset(_ENTRY_LEAVES)
+# the values of those keys of an entry, as a tuple (one C call: `validate_payload` runs twice per certificate)
+_entry_constants, _entry_leaves = itemgetter(*_ENTRY_CONSTANTS), itemgetter(*_ENTRY_LEAVES)
+_ONLY_TEXT, _REMEMBERED_KINDS = frozenset({str}), frozenset({str, int})
 _NAME_KEYS = frozenset(leaf for group, leaf in _VARYING_LEAVES if group == "nam")
 _TOP_KEYS = frozenset({"ver", "nam", "dob", "v"})
 _MAX_SHAPES = 4096
@@ -191,8 +195,8 @@ def _shape(payload: Any) -> tuple[str, ...] | None:
     entry = entries[0]
     if entry.keys() != _ENTRY_KEYS or not nam.keys() <= _NAME_KEYS:
         return None
-    constants = (payload["ver"], *(entry[k] for k in _ENTRY_CONSTANTS))
-    if not all(type(c) is str for c in constants):
+    constants = (payload["ver"], *_entry_constants(entry))
+    if not _ONLY_TEXT.issuperset(map(type, constants)):
         return None
     return (*constants, *sorted(nam))
 
@@ -214,10 +218,32 @@ def _leaf_passes(group: str, leaf: str, value: Any) -> bool:
     except fastjsonschema.JsonSchemaException:
         return False
     if key is not None:
-        if len(_passed_leaves) >= _MAX_PASSED_LEAVES:
-            _passed_leaves.clear()
-        _passed_leaves.add(key)
+        _remember(_passed_leaves, key, _MAX_PASSED_LEAVES)
     return True
+
+
+def _remember(passed: set[Any], key: Any, limit: int) -> None:
+    """Add `key` to a set of things that passed, emptied when it reaches `limit` (bounds the memory)."""
+    if len(passed) >= limit:
+        passed.clear()
+    passed.add(key)
+
+
+_MAX_PASSED_PAYLOADS = 1 << 16
+# The varying leaves (with their exact types) of whole payloads that passed: the pre-issuance check validates the
+# decoded payload of every certificate just signed, which is equal to the payload validated before signing.
+_passed_payloads: set[tuple[Any, ...]] = set()
+
+
+def _varying(payload: dict[str, Any], shape: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The payload's shape and varying leaves, each with its type (1, 1.0 and True are equal keys otherwise),
+    or None when a leaf is of a kind that is not remembered."""
+    nam = payload["nam"]
+    leaves = (payload["dob"], *_entry_leaves(payload["v"][0]), *map(nam.__getitem__, sorted(nam)))
+    kinds = tuple(map(type, leaves))
+    if not _REMEMBERED_KINDS.issuperset(kinds):
+        return None
+    return (shape, leaves, kinds)
 
 
 def _passes_by_shape(payload: dict[str, Any], shape: tuple[str, ...] | None) -> bool:
@@ -225,11 +251,17 @@ def _passes_by_shape(payload: dict[str, Any], shape: tuple[str, ...] | None) -> 
     rules: then the whole payload passes (the schema's other constraints are fixed by the shape)."""
     if shape is None or shape not in _valid_shapes:
         return False
-    if not _leaf_passes("", "dob", payload["dob"]):
-        return False
+    key = _varying(payload, shape)
+    if key is not None and key in _passed_payloads:
+        return True
     entry, nam = payload["v"][0], payload["nam"]
-    return (all(_leaf_passes("v", leaf, entry[leaf]) for leaf in _ENTRY_LEAVES)
-            and all(_leaf_passes("nam", leaf, value) for leaf, value in nam.items()))
+    if not (_leaf_passes("", "dob", payload["dob"])
+            and all(_leaf_passes("v", leaf, entry[leaf]) for leaf in _ENTRY_LEAVES)
+            and all(_leaf_passes("nam", leaf, value) for leaf, value in nam.items())):
+        return False
+    if key is not None:
+        _remember(_passed_payloads, key, _MAX_PASSED_PAYLOADS)
+    return True
 
 
 def validate_payload(payload: dict[str, Any]) -> None:
