@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
 from tests.factories import make_store, site
-from vaxpass.pipeline.validate import QualityHoldError, held_batches, release_site_batch, validate_site
+from vaxpass.domain import SOURCE_HEADERS
+from vaxpass.pipeline.validate import (
+    QualityHoldError,
+    batch_rows,
+    dose_frame,
+    held_batches,
+    release_site_batch,
+    validate_site,
+)
 from vaxpass.store import session_scope
-from vaxpass.store.models import Cycle, DoseRecord, ExtractionRun, LandedFile, QualityRun, RawRecord
+from vaxpass.store.models import Cycle, DoseRecord, ExtractionRun, LandedFile, Person, QualityRun, RawRecord
 
 RUN_DATE = date(2022, 6, 30)
 A, B = "HN-001-01", "HN-001-02"
@@ -41,7 +51,7 @@ def add_records(url: str, cycle: str, site_code: str, records: list[dict[str, An
         for i, values in enumerate(records):
             key = values.pop("key", f"{site_code}-{cycle}-{i:04d}")
             raw = RawRecord(landed_file_id=landed.id, site_code=site_code, source_row=i + 2, source_key=key,
-                            content_hash=f"{key}{i}", raw={})
+                            content_hash=f"{key}{i}", raw=values.pop("raw", {}))
             session.add(raw)
             session.flush()
             rec = DoseRecord(raw_record_id=raw.id, cycle_id=cycle, site_code=site_code, source_key=key, version=1,
@@ -69,9 +79,12 @@ def statuses(url: str, ids: list[int]) -> list[tuple[str, str | None]]:
         return [(r.status, r.status_reason) for r in (session.get(DoseRecord, i) for i in ids) if r]
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return make_store(tmp_path, [site(A), site(B)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return make_store(tmp_path, [site(A), site(B)])
+    pg: Callable[[], str] = request.getfixturevalue("pg_databases")
+    return make_store(tmp_path, [site(A), site(B)], url=pg())
 
 
 def test_history_across_cycles_and_sites(url: str) -> None:
@@ -89,6 +102,42 @@ def test_history_across_cycles_and_sites(url: str) -> None:
                                     ("quarantined", "dose_interval"), ("valid", None)]
     assert summary.blocked_by_rule == {"dose_interval": 1, "dose_order": 1, "duplicate_recorded": 1}
     assert summary.held is False
+
+
+def test_history_reaches_a_matched_persons_records_under_another_id(url: str) -> None:
+    """A stored dose typed with a wrong ID (or a passport) but matched to the person of CCCD X counts for a new
+    record of X, once, however many look-ups find it; the batch's own records are not its history."""
+    stored = add_records(url, "c1", A, [dose(national_id="001090000009"), dose(national_id=None, passport_no="B1",
+                                                                             dose_number=2,
+                                                                             vaccination_date=date(2021, 9, 1))])
+    with session_scope(url) as session:
+        session.add(Person(id="p1", kind="citizen", full_name="Nguyễn Văn An", dob="1990-05-17",
+                           national_id="001090000001", nationality="VN"))
+        session.flush()
+        for rec in (session.get(DoseRecord, i) for i in stored):
+            assert rec is not None
+            rec.status, rec.person_id = "matched", "p1"
+    later = add_records(url, "c2", B, [dose(), dose(dose_number=2, vaccination_date=date(2021, 9, 1)),
+                                       dose(dose_number=3, vaccination_date=date(2021, 12, 1))])
+    summary = validate_site(url, cycle_id="c2", site_code=B, run_date=RUN_DATE)
+    assert statuses(url, later) == [("quarantined", "duplicate_recorded"), ("quarantined", "duplicate_recorded"),
+                                    ("valid", None)]
+    assert summary.blocked_by_rule == {"duplicate_recorded": 2}
+
+
+def test_raw_cells_read_as_stored(url: str) -> None:
+    """The `*_raw` columns hold the source's cells as text, whatever JSON type the raw row stored them as —
+    numbers past 64 bits included (decoded like `json.loads` does)."""
+    cells = [{SOURCE_HEADERS["full_name"]: "  Nguyễn Văn An ", SOURCE_HEADERS["dose_number"]: 2,
+              SOURCE_HEADERS["dob"]: None, SOURCE_HEADERS["lot"]: "FL1"},
+             {SOURCE_HEADERS["dob"]: 12345678901234567890123, SOURCE_HEADERS["sex"]: True,
+              SOURCE_HEADERS["vaccination_date"]: 1.5, SOURCE_HEADERS["full_name"]: ""}]
+    add_records(url, "c1", A, [dose(raw=cells[0]), dose(raw=cells[1])])
+    with session_scope(url) as session:
+        frame = dose_frame(batch_rows(session, DoseRecord.site_code == A))
+    raw_columns = ["full_name_raw", "dob_raw", "sex_raw", "dose_number_raw", "vaccination_date_raw"]
+    assert [[None if pd.isna(v) else v for v in row] for row in frame[raw_columns].itertuples(index=False)] == [
+        ["Nguyễn Văn An", None, None, "2", None], [None, "12345678901234567890123", "True", None, "1.5"]]
 
 
 @pytest.mark.parametrize("order", [(A, B), (B, A)])
