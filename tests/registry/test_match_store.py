@@ -15,9 +15,9 @@ from sqlalchemy import Text, cast, select
 from tests.factories import make_registry, make_store, site
 from tests.registry.test_match import KEY, _record
 from vaxpass.registry import RecordIdentity, SqlRegistry, match_identities, match_valid_records
-from vaxpass.registry.bulk import insert_rows
 from vaxpass.registry.history import link_key
 from vaxpass.store import session_scope
+from vaxpass.store.bulk import insert_rows
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
 
 RECORDS: list[dict[str, Any]] = [

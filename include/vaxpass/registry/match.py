@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from vaxpass.gcscope import cyclic_gc_paused
 from vaxpass.identity import pseudonym
 from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, PreparedSource, RegistryEntry
-from vaxpass.registry.bulk import insert_rows, update_rows
 from vaxpass.registry.config import MatchConfig
 from vaxpass.registry.decide import Decision, EvidenceText, decide
 from vaxpass.registry.history import link_key
 from vaxpass.registry.linker import link, prepared_chunks
 from vaxpass.registry.prepare import Vocab, prepare_records
 from vaxpass.store import session_scope
+from vaxpass.store.bulk import insert_rows, update_rows
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
 from vaxpass.store.partition import Partition
 

@@ -1,9 +1,12 @@
-"""Bulk inserts on SQLite through the driver's cursor: one `executemany` of prepared tuples.
+"""Bulk writes of prepared tuples: on SQLite one `executemany` on the driver's cursor, elsewhere Core.
 
 SQLAlchemy's executemany builds and processes every row's parameters in Python (~5 µs a row of four columns),
 more than SQLite's own insert of the row. Issuance writes about ten rows per certificate (the certificate and
-its lineage links), so there they go to the driver directly, as the same statement with the same values
-SQLAlchemy would bind. Errors come out as SQLAlchemy's (`IntegrityError` …), without their parameters.
+its lineage links) and matching a decision and a record update per record, so on SQLite they go to the driver
+directly, as the same statement with the same values SQLAlchemy would bind. Errors come out as SQLAlchemy's
+(`IntegrityError` …), without their parameters (they hold personal data). JSON columns arrive as the text
+`json.dumps` made of them (the text SQLAlchemy's JSON type would have written), so each value is encoded once,
+by the caller.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import JSON, Connection, Dialect, Table, TypeDecorator, bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 
-def insert_sql(table: Table, columns: Sequence[str]) -> str:
+def insert_sql(table: Table, columns: Sequence[str], tail: str = "") -> str:
     """`INSERT INTO table (columns) VALUES (?, …)`, for the driver's own (qmark) parameters."""
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}){tail}"
 
 
 def executemany_on_driver(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -31,3 +35,59 @@ def executemany_on_driver(conn: Connection, sql: str, rows: Sequence[Sequence[An
                                   dialect=conn.dialect) from exc
     finally:
         cursor.close()
+
+
+class _EncodedJSON(TypeDecorator[str]):
+    """A JSON column's value given as JSON text: bound as it is, not encoded again."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+def _binds(table: Table, columns: Sequence[str]) -> dict[str, Any]:
+    return {c: bindparam(f"p_{c}", type_=_EncodedJSON() if isinstance(table.c[c].type, JSON) else table.c[c].type)
+            for c in columns}
+
+
+def _as_dicts(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    keys = [f"p_{c}" for c in columns]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], *,
+                skip_existing: bool = False) -> None:
+    """Insert `rows` (tuples in `columns` order, values as the driver takes them); `skip_existing`: a row whose
+    key is already there is left out (no conflict target: any unique key, as a concurrent insert of the same
+    person may clash on either)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        executemany_on_driver(conn, insert_sql(table, columns, " ON CONFLICT DO NOTHING" if skip_existing else ""),
+                              rows)
+        return
+    stmt: Any
+    if not skip_existing:
+        stmt = insert(table)
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect in ("mysql", "mariadb"):
+        stmt = insert(table).prefix_with("IGNORE")
+    else:
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+    conn.execute(stmt.values(_binds(table, columns)), _as_dicts(columns, rows))
+
+
+def update_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Set `columns` of the rows by id: each row is the new values in `columns` order, then the id."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        executemany_on_driver(conn, f"UPDATE {table.name} SET {sets} WHERE id = ?", rows)
+        return
+    stmt = update(table).where(table.c.id == bindparam("p_id")).values(_binds(table, columns))
+    conn.execute(stmt, _as_dicts([*columns, "id"], rows))
