@@ -41,17 +41,21 @@ test: venv
 	$(BIN)/mypy
 	$(BIN)/pytest tests
 
-# Backfill of >= 1 M doses (530 k registry persons, all faults on) plus a nightly increment of 100 k doses, and
-# the same backfill at 120 k persons as the baseline, then the projection to Hanoi from the slope between the
-# two (bench/project.py; bench/results/scale.md says what one run measured).
+# Backfill of >= 1 M doses (530 k registry persons, all faults on) plus a nightly increment of 100 k doses; the
+# same backfill at 120 k persons as the baseline, and at 120 k persons over 240 sites (the city has one per
+# 2,000 persons, up to 600) to tell per-site costs from per-record ones; then the projection to Hanoi, 20 M doses
+# over 600 sites (bench/project.py; bench/results/scale.md says what one run measured).
 BENCH_PERSONS ?= 530000
 BENCH_INCREMENT ?= 100000
 BENCH_BASE_PERSONS ?= 120000
+BENCH_BASE_SITES ?= 240
 bench: venv
 	$(BIN)/python -m bench.run_stages --persons $(BENCH_BASE_PERSONS)
+	$(BIN)/python -m bench.run_stages --persons $(BENCH_BASE_PERSONS) --sites $(BENCH_BASE_SITES)
 	$(BIN)/python -m bench.run_stages --persons $(BENCH_PERSONS) --increment $(BENCH_INCREMENT)
 	$(BIN)/python -m bench.project bench/results/stages-$(BENCH_PERSONS).json \
-	  --base bench/results/stages-$(BENCH_BASE_PERSONS).json
+	  --base bench/results/stages-$(BENCH_BASE_PERSONS).json \
+	  --sites-run bench/results/stages-$(BENCH_BASE_PERSONS)-sites$(BENCH_BASE_SITES).json
 
 lock:
 	$(BIN)/uv pip compile --python-version 3.11 --no-header --annotation-style line requirements.in -o requirements.txt

@@ -14,6 +14,14 @@ store (indexes, the registry the linker blocks against) show in it; it still ass
 from there to 20 M. Without `--base` the average cost per record is used, which also scales the fixed part
 with the records (too pessimistic for small runs). CPU time, not wall time: the machine is shared. A
 projection, not a measurement.
+
+The synthetic city has one vaccination site per 2,000 persons up to 600 (its 578 ward health stations, district
+centres and hospitals: `vaxpass.synth.geo`), so between two runs the sites grow with the records, and a slope
+alone would charge Hanoi's 20 M doses for 4,250 sites. With `--sites-run` (a run with the base's persons and
+more sites: `bench.run_stages --persons 120000 --sites 240`) each stage's cost is solved from the three runs as
+fixed + per record × records + per site × sites (per-site work: a Great Expectations validation, a confirmation
+document and its key, a source file opened), and Hanoi is charged for the synthetic city's 600 sites. A per-site
+cost the runs cannot tell from noise (negative) counts as 0 and the stage falls back to the two-run slope.
 """
 
 from __future__ import annotations
@@ -22,9 +30,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from vaxpass.synth.geo import default_site_count
 
 HANOI_DOSES = 20_000_000
+HANOI_PERSONS = 8_500_000
+HANOI_SITES = default_site_count(HANOI_PERSONS)  # the synthetic city's: 600
 STAGES = ("extract", "validate", "match", "confirm", "issue")
 CORES = (("this machine (2 cores)", 2), ("4 workers × 2 cores", 8), ("8 workers × 2 cores", 16))
 
@@ -43,29 +57,70 @@ def stage_costs(result: dict[str, Any], base: dict[str, Any] | None, stage: str)
     return max(big["cpu_seconds"] - marginal * big["records"], 0.0), marginal
 
 
-def project(result: dict[str, Any], doses: int = HANOI_DOSES, base: dict[str, Any] | None = None) -> str:
+class Costs(NamedTuple):
+    """A stage's CPU seconds: fixed + per_record × records + per_site × sites."""
+
+    fixed: float
+    per_record: float
+    per_site: float = 0.0
+
+
+def site_costs(result: dict[str, Any], base: dict[str, Any], sites_run: dict[str, Any], stage: str) -> Costs:
+    """A stage's costs solved from three runs: `base` and `sites_run` with the same persons and different sites,
+    `result` bigger. A negative per-site cost (noise: the stage does no per-site work) or a singular system falls
+    back to `stage_costs` (the two-run slope); a negative fixed part is refitted through the origin."""
+    runs = [base, sites_run, result]
+    if any(stage not in r["backfill"] for r in runs):
+        return Costs(*stage_costs(result, base, stage))
+    shape = np.array([[1.0, r["backfill"][stage]["records"], r["sites"]] for r in runs])
+    cpu = np.array([r["backfill"][stage]["cpu_seconds"] for r in runs])
+    try:
+        fixed, per_record, per_site = np.linalg.solve(shape, cpu)
+    except np.linalg.LinAlgError:
+        return Costs(*stage_costs(result, base, stage))
+    if fixed < 0:
+        fixed = 0.0
+        per_record, per_site = np.linalg.lstsq(shape[:, 1:], cpu, rcond=None)[0]
+    if per_site < 0 or per_record <= 0:
+        return Costs(*stage_costs(result, base, stage))
+    return Costs(float(fixed), float(per_record), float(per_site))
+
+
+def project(result: dict[str, Any], doses: int = HANOI_DOSES, base: dict[str, Any] | None = None,
+            sites_run: dict[str, Any] | None = None, sites: int = HANOI_SITES) -> str:
+    """The projection table; with `sites_run` (and `base`) per-site costs are charged for `sites` sites."""
     backfill = result["backfill"]
     measured_doses = backfill["extract"]["records"]
-    lines = ["| stage | records measured | CPU s | fixed CPU s | marginal ms / record | records at Hanoi | "
+    by_site = base is not None and sites_run is not None
+    lines = ["| stage | records measured | CPU s | fixed CPU s | marginal ms / record | "
+             + ("CPU s per site | " if by_site else "") + "records at Hanoi | "
              + " | ".join(name for name, _ in CORES) + " |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in CORES) + " |"]
+             "| --- | ---: | ---: | ---: | ---: | " + ("---: | " if by_site else "") + "---: | "
+             + " | ".join("---:" for _ in CORES) + " |"]
     totals = [0.0 for _ in CORES]
     for stage in (st for st in STAGES if st in backfill):  # results older than the confirm stage lack it
         m = backfill[stage]
-        fixed, per_record = stage_costs(result, base, stage)
+        costs = (site_costs(result, base, sites_run, stage) if base is not None and sites_run is not None
+                 else Costs(*stage_costs(result, base, stage)))
+        fixed, per_record = costs.fixed, costs.per_record
         records = doses * m["records"] / measured_doses
         cells = []
         for i, (_, cores) in enumerate(CORES):
-            seconds = (fixed + per_record * records) / cores
+            seconds = (fixed + per_record * records + costs.per_site * sites) / cores
             totals[i] += seconds
             cells.append(_minutes(seconds))
         measured = (f"{base['backfill'][stage]['records']:,} → {m['records']:,}" if base and stage in
                     base["backfill"] else f"{m['records']:,}")
         cpu = (f"{base['backfill'][stage]['cpu_seconds']:,.1f} → {m['cpu_seconds']:,.1f}" if base and stage in
                base["backfill"] else f"{m['cpu_seconds']:,.1f}")
-        lines.append(f"| {stage} | {measured} | {cpu} | {fixed:,.1f} | {per_record * 1000:,.3f} | "
+        if by_site:
+            measured += f" ({base['sites']} / {sites_run['sites']} / {result['sites']} sites)"
+        per_site = f"{costs.per_site:,.3f} | " if by_site else ""
+        lines.append(f"| {stage} | {measured} | {cpu} | {fixed:,.1f} | {per_record * 1000:,.3f} | {per_site}"
                      f"{records / 1e6:,.1f} M | " + " | ".join(cells) + " |")
-    lines.append("| **backfill** | | " + f"{backfill['end_to_end_cpu_seconds']:,.0f} | | | {doses / 1e6:,.0f} M doses | "
+    lines.append("| **backfill** | | " + f"{backfill['end_to_end_cpu_seconds']:,.0f} | | | "
+                 + ("| " if by_site else "") + f"{doses / 1e6:,.0f} M doses"
+                 + (f", {sites:,} sites" if by_site else "") + " | "
                  + " | ".join(f"**{_minutes(t)}**" for t in totals) + " |")
     return "\n".join(lines)
 
@@ -97,11 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doses", type=int, default=HANOI_DOSES)
     parser.add_argument("--base", type=Path, default=None,
                         help="a smaller run of the same code: marginal cost per record = the slope between the two")
+    parser.add_argument("--sites-run", type=Path, default=None,
+                        help="a run with --base's persons and more sites: per-site costs solved apart (needs --base)")
+    parser.add_argument("--sites", type=int, default=HANOI_SITES, help="sites at Hanoi (with --sites-run)")
     args = parser.parse_args(argv)
+    if args.sites_run and not args.base:
+        parser.error("--sites-run needs --base")
     result = json.loads(args.result.read_text())
     base = json.loads(args.base.read_text()) if args.base else None
-    sys.stdout.write(f"## Backfill projected to {args.doses:,} doses\n\n{project(result, args.doses, base)}\n\n"
-                     f"## Nightly increment\n\n{nightly(result)}\n")
+    sites_run = json.loads(args.sites_run.read_text()) if args.sites_run else None
+    text = f"## Backfill projected to {args.doses:,} doses\n\n{project(result, args.doses, base, sites_run, args.sites)}\n"
+    if sites_run is not None:
+        text += (f"\nThe same with {2 * args.sites:,} sites at Hanoi:\n\n"
+                 f"{project(result, args.doses, base, sites_run, 2 * args.sites)}\n\n"
+                 f"Without the per-site split (the two-run slope: sites grow with the records):\n\n"
+                 f"{project(result, args.doses, base)}\n")
+    sys.stdout.write(f"{text}\n## Nightly increment\n\n{nightly(result)}\n")
     return 0
 
 

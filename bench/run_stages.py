@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--persons", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sites", type=int, default=None,
+                        help="vaccination sites (default: the synthetic city's, one per 2,000 persons up to 600); "
+                             "a run with other sites than its persons imply is named stages-<persons>-sites<n>.json")
     parser.add_argument("--increment", type=int, default=0, help="doses held back for a second, nightly cycle")
     parser.add_argument("--db-url", default=None, help="ops store (default: SQLite in the work folder)")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"persons": args.persons, "load_average_start": os.getloadavg(),
                                "cpus": os.cpu_count(), "ops_store": s.db_url.split(":", 1)[0]}
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"stages-{args.persons}.json"
+    out = RESULTS / (f"stages-{args.persons}.json" if args.sites is None else
+                     f"stages-{args.persons}-sites{args.sites}.json")
 
     def count(*statuses: str) -> Callable[[], int]:
         def n() -> int:
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(results, indent=2))
 
     summary = timed(results, "synth", lambda: 0, lambda: generate(s.data_dir, persons=args.persons,
-                                                                   seed=args.seed, progress=False))
+                                                                   seed=args.seed, sites=args.sites,
+                                                                   progress=False))
     results["synth"]["records"] = summary.dose_records
     results["sites"] = len(load_sites(s.sites_file))
     init_pki(s, now=now)  # root CA, document signer, one head-of-facility key per site

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bench.project import project, stage_costs
+from bench.project import project, site_costs, stage_costs
 
 
 def _run(records: dict[str, int], cpu: dict[str, float]) -> dict[str, Any]:
@@ -40,3 +40,39 @@ def test_the_fixed_part_is_not_multiplied_by_hanoi() -> None:
     validate = next(line for line in table.splitlines() if line.startswith("| validate"))
     # (4 + 0.1 ms × 20 M) / 2 cores = 1,002 s = 16.7 min; scaling the average would say 18.3 min
     assert "| 16.7 min |" in validate and "100,000 → 400,000" in validate
+
+
+def _sited(run: dict[str, Any], sites: int) -> dict[str, Any]:
+    return run | {"sites": sites}
+
+
+def test_three_runs_split_a_per_site_cost_from_the_per_record_cost() -> None:
+    # validate: 2 CPU-s fixed + 0.1 ms per record + 0.2 CPU-s per site; sites grow with the records between the
+    # base and the big run, as in the synthetic city, so two runs alone see 0.1 + 0.2 / 2,000 ms per record
+    def validate_cpu(records: int, sites: int) -> float:
+        return 2.0 + 1e-4 * records + 0.2 * sites
+
+    base = _sited(_run({"extract": 100_000, "validate": 100_000}, {"extract": 5.0, "validate": validate_cpu(100_000, 50)}), 50)
+    more_sites = _sited(_run({"extract": 101_000, "validate": 101_000},
+                             {"extract": 5.05, "validate": validate_cpu(101_000, 200)}), 200)
+    big = _sited(_run({"extract": 400_000, "validate": 400_000}, {"extract": 20.0, "validate": validate_cpu(400_000, 200)}), 200)
+    costs = site_costs(big, base, more_sites, "validate")
+    assert costs == pytest.approx((2.0, 1e-4, 0.2))
+    # extract does no per-site work here: its per-site cost solves to ~0 and the per-record cost is the slope
+    assert site_costs(big, base, more_sites, "extract").per_record == pytest.approx(5e-5)
+    # Hanoi is charged for the sites it has, not for sites growing with its 20 M doses
+    table = project(big, doses=20_000_000, base=base, sites_run=more_sites, sites=600)
+    validate = next(line for line in table.splitlines() if line.startswith("| validate"))
+    # (2 + 0.1 ms × 20 M + 0.2 × 600) / 2 cores = 1,061 s = 17.7 min
+    assert "| 17.7 min |" in validate and "50 / 200 / 200 sites" in validate
+    # the two-run slope charges each record 0.1 ms + 0.2 s / 2,000 (a site per 2,000 records): 4,000 sites at Hanoi
+    two_runs = project(big, doses=20_000_000, base=_sited(_run({"extract": 100_000, "validate": 100_000}, {
+        "extract": 5.0, "validate": validate_cpu(100_000, 50)}), 50))
+    assert "| 33.4 min |" in next(line for line in two_runs.splitlines() if line.startswith("| validate"))
+
+
+def test_a_negative_per_site_cost_is_noise_and_falls_back_to_the_slope() -> None:
+    base = _sited(_run({"issue": 40_000}, {"issue": 20.0}), 50)
+    more_sites = _sited(_run({"issue": 40_000}, {"issue": 19.0}), 200)  # fewer CPU-s with more sites: noise
+    big = _sited(_run({"issue": 160_000}, {"issue": 80.0}), 200)
+    assert site_costs(big, base, more_sites, "issue") == pytest.approx((0.0, 5e-4, 0.0))
