@@ -369,7 +369,8 @@ class ExactVerifier:
     Sig_structure with the trust list's keys for the kid, as always, for every certificate. What a claims head
     implies (the DSC valid at iat, the issuer its country, expiry, not-yet-valid) is the same for every
     certificate of a run, so it is worked out once per (trust entry, claims head). Decoding the CBOR three
-    times, un-freezing the result and comparing it was ~40 % of the check's cost (profiled, 40k backfill).
+    times, un-freezing and re-validating the result made the check 153 µs per certificate; this path is
+    124 µs, ~90 of them the ECDSA verification (CPU, 3,000 bench payloads).
 
     `verifies` is True only when the full path would pass with `decoded.kid == kid` and
     `decoded.payload == payload`; False means only "not shown here" (anything unusual: another encoding the
