@@ -7,7 +7,6 @@ bypass the registry (FOREIGN, identified by passport), as the regulation says. C
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from vaxpass.gcscope import cyclic_gc_paused
 from vaxpass.identity import pseudonym
 from vaxpass.registry.adapter import BlockingQuery, PopulationRegistry, PreparedSource, RegistryEntry
 from vaxpass.registry.config import MatchConfig
-from vaxpass.registry.decide import Decision, EvidenceText, decide
+from vaxpass.registry.decide import Decision, decide
 from vaxpass.registry.history import link_key
 from vaxpass.registry.linker import link, prepared_chunks
 from vaxpass.registry.prepare import Vocab, prepare_records
@@ -42,6 +41,19 @@ class MatchSummary:
     reasons: dict[str, int]
 
 
+class Identity(Protocol):
+    """What matching reads of a dose record: a `RecordIdentity`, or a row of those columns."""
+
+    @property
+    def full_name(self) -> str | None: ...
+    @property
+    def dob(self) -> date | None: ...
+    @property
+    def sex(self) -> str | None: ...
+    @property
+    def national_id(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class RecordIdentity:
     """What matching reads of a dose record."""
@@ -54,6 +66,11 @@ class RecordIdentity:
 
 # A foreigner's decision: (outcome, method, reason, score, evidence, candidate registry ids) as stored.
 _FOREIGN = ("FOREIGN", "passport", "foreign_national", 1.0, "{}", "[]")
+
+
+def _ids_text(ids: list[int]) -> str:
+    """`json.dumps` of a list of registry ids (ints: each written as its repr)."""
+    return f"[{', '.join(map(int.__repr__, ids))}]"
 
 
 def _registry_person(key: bytes, entry: RegistryEntry) -> dict[str, Any]:
@@ -126,7 +143,7 @@ def _dob_variants(d: date) -> Iterator[date]:
             yield d.replace(year=d.year + dy, day=28) + timedelta(days=1)
 
 
-def blocking_query(records: Sequence[RecordIdentity]) -> BlockingQuery:
+def blocking_query(records: Sequence[Identity]) -> BlockingQuery:
     """The registry keys a batch can block on (the linker applies the exact rules on what comes back)."""
     ids = [r.national_id for r in records if r.national_id and r.national_id.isdigit()]
     return BlockingQuery(
@@ -135,7 +152,7 @@ def blocking_query(records: Sequence[RecordIdentity]) -> BlockingQuery:
         cccd_prefix=frozenset(i[:6] for i in ids if len(i) == 12))
 
 
-def match_identities(records: Sequence[RecordIdentity], registry: PopulationRegistry,
+def match_identities(records: Sequence[Identity], registry: PopulationRegistry,
                      config: MatchConfig | None = None) -> list[Decision]:
     """Decide every record against the registry (no store involved: the benchmark calls this too)."""
     cfg = config or MatchConfig()
@@ -166,8 +183,7 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
     with cyclic_gc_paused(), session_scope(db_url) as session:
         records = session.execute(query).all()  # plain rows: matching only reads them
         citizens = [r for r in records if r.nationality == "VN"]
-        decided = match_identities([RecordIdentity(r.full_name, r.dob, r.sex, r.national_id) for r in citizens],
-                                   registry, config)
+        decided = match_identities(citizens, registry, config)  # the rows themselves: no copy of each
         matched_ids = [d.candidate_registry_ids[0] for d in decided if d.outcome == "MATCHED"]
         entries = registry.by_registry_id(matched_ids) if matched_ids else {}
         by_record = dict(zip((r.id for r in citizens), decided, strict=True))
@@ -175,7 +191,6 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
         registry_persons: dict[int, dict[str, Any]] = {}
         # Rows as tuples in column order, JSON columns as the text json.dumps makes (what the JSON type wrote)
         decisions: list[tuple[Any, ...]] = []
-        evidence_text = EvidenceText()
         updates: list[tuple[Any, ...]] = []
         for rec in records:
             person: dict[str, Any] | None = None
@@ -190,10 +205,11 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
                     person = registry_persons.get(rid)
                     if person is None:  # a person's doses share one row (and one keyed hash)
                         person = registry_persons[rid] = _registry_person(key, entries[rid])
-                evidence = evidence_text(d.evidence)
+                evidence = d.evidence_text
                 if outcome != "MATCHED" and rec.national_id:  # evidence is never empty: "model" comes first
-                    evidence = f'{evidence[:-1]}, "link_key": {json.dumps(link_key(key, rec.national_id))}}}'
-                candidates = json.dumps(d.candidate_registry_ids)
+                    # (a link key is "p" and hex digits: json.dumps would only quote it)
+                    evidence = f'{evidence[:-1]}, "link_key": "{link_key(key, rec.national_id)}"}}'
+                candidates = _ids_text(d.candidate_registry_ids)
             if person is None:
                 person_id = None
                 updates.append(("flagged", reason, None, rec.id))
