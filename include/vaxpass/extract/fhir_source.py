@@ -55,16 +55,14 @@ def _patient(imm: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str,
 
 
 def _rows(entries: list[dict[str, Any]], index: dict[str, dict[str, Any]], paths: list[str]) -> Iterator[SourceRow]:
+    # each column's path and the resource it is read on, worked out once, not for every row
+    plan = [(path, path[8:], True) if path.startswith("patient.") else (path, path, False) for path in paths]
     for number, entry in enumerate(entries, start=1):
         imm = entry["resource"]
         if imm.get("resourceType") != "Immunization":
             continue
         patient = _patient(imm, index)
-        cells = {}
-        for path in paths:
-            on_patient = path.startswith("patient.")
-            value = evaluate(patient, path[8:]) if on_patient else evaluate(imm, path)
-            cells[path] = text_of(value)
+        cells = {path: text_of(evaluate(patient if on_patient else imm, read)) for path, read, on_patient in plan}
         problem = "patient_missing" if patient is None else _STATUS_PROBLEMS.get(str(imm.get("status")))
         yield SourceRow(row=number, cells=cells, problem=problem)
 

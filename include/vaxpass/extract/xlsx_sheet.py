@@ -197,7 +197,9 @@ def element(node: Node) -> Element:
 
 def _plain(node: Node) -> str:
     """`Text.from_tree(node).content`: a string item's text (the last `<t>`; rich text runs joined)."""
-    kids = node[_KIDS] or ()
+    kids: list[Node] = node[_KIDS] or []
+    if len(kids) == 1 and kids[0][_TAG] == _T and not node[_ATTRS]:  # the usual: one <t>
+        return kids[0][_TEXT] or ""
     if not node[_ATTRS] and all(kid[_TAG] == _T for kid in kids):
         return (kids[-1][_TEXT] or "") if kids else ""
     return str(Text.from_tree(element(node)).content)

@@ -62,7 +62,7 @@ def _rows(book: Any, it: Iterator[tuple[Any, ...]], header: list[str], site: str
     try:
         for values in it:
             number += 1
-            texts = [cell_text(v) for v in values]
+            texts = [v if type(v) is str else cell_text(v) for v in values]  # most cells are text already
             if not any(t.strip() for t in texts):
                 continue
             extra = [t for t in texts[width:] if t.strip()]

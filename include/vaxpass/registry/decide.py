@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 
 import numpy as np
 
@@ -37,141 +38,112 @@ class Decision:
     method: str  # cccd | cmnd | probabilistic
     reason: str
     score: float  # the match probability of the best candidate
-    evidence: dict[str, Any]
+    evidence_text: str  # the evidence as stored: the text `json.dumps(evidence)` writes
     candidate_registry_ids: list[int]
+
+    @cached_property
+    def evidence(self) -> dict[str, Any]:
+        """The evidence as a dict, parsed when asked for: matching stores the text as it is (tens of thousands
+        of decisions a run) and only the review reads the dict of the few it shows."""
+        return cast(dict[str, Any], json.loads(self.evidence_text))
 
 
 def probability(weight: float) -> float:
     return 1.0 / (1.0 + math.pow(2.0, -weight)) if weight > -1000 else 0.0
 
 
+def _number(x: float | None) -> str:
+    """A float or None as `json.dumps` writes it."""
+    return "null" if x is None else float.__repr__(x) if math.isfinite(x) else json.dumps(x)
+
+
 class _FieldEvidence:
-    """{field: {level, weight}} per combination of levels, built once (evidence dicts are read only)."""
+    """Per candidate, its fields' evidence text (`{field: {level, weight}}` as `json.dumps` writes it) and what
+    its levels say (see `_reading`): both once per combination of levels, which few candidates do not share."""
 
     def __init__(self, config: MatchConfig, levels: dict[str, np.ndarray]) -> None:
         self._config = config
-        self._cache: dict[int, dict[str, dict[str, Any]]] = {}
+        self._cache: dict[int, tuple[str, tuple[str, str, str]]] = {}
         code = np.zeros(len(levels[FIELDS[0]]), dtype=np.int64)
         for f in FIELDS:
             code = code * 16 + levels[f].astype(np.int64)
-        self._codes: list[int] = code.tolist()
+        self.codes: list[int] = code.tolist()
 
-    def __call__(self, k: int) -> dict[str, dict[str, Any]]:
-        code = self._codes[k]
+    def __call__(self, code: int) -> tuple[str, tuple[str, str, str]]:
         found = self._cache.get(code)
         if found is None:
-            found = {}
-            for n, f in enumerate(reversed(FIELDS)):
-                lv = LEVELS[f][(code >> (4 * n)) & 15]
-                found[f] = {"level": lv, "weight": float(self._config.weights[f][lv])}
-            found = {f: found[f] for f in FIELDS}
-            self._cache[code] = found
+            shift = 4 * len(FIELDS)
+            fields: dict[str, dict[str, Any]] = {}
+            for f in FIELDS:
+                shift -= 4
+                lv = LEVELS[f][(code >> shift) & 15]
+                fields[f] = {"level": lv, "weight": float(self._config.weights[f][lv])}
+            found = self._cache[code] = (json.dumps(fields), _reading({f: v["level"] for f, v in fields.items()}))
         return found
 
 
 def decide(cands: Candidates, n_records: int, config: MatchConfig) -> list[Decision]:
-    """One decision per record position 0..n_records-1."""
+    """One decision per record position 0..n_records-1.
+
+    The evidence is written as text here, from its known shape (`{"model", "thresholds", "best_weight",
+    "candidates": []}` without a candidate shown, else `{"model", "thresholds", "candidates": [{"registry_id",
+    "rank", "weight", "probability", "fields"}, …], "runner_up_gap"}`), byte for byte what `json.dumps` of those
+    dicts writes: building the dicts and encoding them again took a third of matching's own Python time."""
     starts = np.searchsorted(cands.record, np.arange(n_records + 1))
-    thresholds = config.summary()
+    head = f'{{"model": {json.dumps(MODEL)}, "thresholds": {json.dumps(config.summary())}, '
     field_evidence = _FieldEvidence(config, cands.levels)
+    codes = field_evidence.codes
     weights: list[float] = cands.weight.tolist()
     registry_ids: list[int] = cands.registry_id.tolist()
     best_weights: list[float] = cands.best_weight.tolist()
     bounds: list[int] = starts.tolist()
+    lower, upper, margin, most = config.lower, config.upper, config.margin, config.max_candidates
     out: list[Decision] = []
-    known: dict[float, tuple[float, float]] = {}
-    readings: dict[int, tuple[str, str, str]] = {}
+    tails: dict[tuple[float, int], str] = {}
 
-    def rounded(w: float) -> tuple[float, float]:
-        """The weight and probability as evidence shows them, once per distinct weight (a weight is the prior
-        plus one level weight per field, so few values recur); 0.0 is not cached (-0.0 would print alike)."""
-        found = known.get(w)
+    def tail(k: int) -> str:
+        """A candidate's text after its id and rank, once per weight and combination of levels (a weight is the
+        prior plus one level weight per field, so few recur); 0.0 is not cached (-0.0 would be found for it)."""
+        w, code = weights[k], codes[k]
+        found = tails.get((w, code))
         if found is None:
-            found = (round(w, 2), round(probability(w), 6))
+            found = (f'"weight": {_number(round(w, 2))}, "probability": {_number(round(probability(w), 6))}, '
+                     f'"fields": {field_evidence(code)[0]}}}')
             if w:
-                known[w] = found
+                tails[w, code] = found
         return found
 
     for r in range(n_records):
         lo, hi = bounds[r], bounds[r + 1]
-        best = best_weights[r]
-        shown = [k for k in range(lo, hi) if weights[k] >= config.lower][:config.max_candidates]
+        shown = [k for k in range(lo, hi) if weights[k] >= lower][:most]
         if not shown:
-            evidence: dict[str, Any] = {"model": MODEL, "thresholds": thresholds, "best_weight": round(best, 2)
-                        if math.isfinite(best) else None, "candidates": []}
-            out.append(Decision("NO_MATCH", "probabilistic", "no_match", probability(best), evidence, []))
+            best = best_weights[r]
+            shown_best = round(best, 2) if math.isfinite(best) else None
+            text = f'{head}"best_weight": {_number(shown_best)}, "candidates": []}}'
+            out.append(Decision("NO_MATCH", "probabilistic", "no_match", probability(best), text, []))
             continue
-        top = lo
-        w1 = weights[top]
-        w2 = weights[top + 1] if hi - lo > 1 else -math.inf
-        gap = w1 - w2
-        candidates: list[dict[str, Any]] = []
-        for n, k in enumerate(shown):
-            weight, chance = rounded(weights[k])
-            candidates.append({"registry_id": registry_ids[k], "rank": n + 1, "weight": weight,
-                               "probability": chance, "fields": field_evidence(k)})
-        evidence = {"model": MODEL, "thresholds": thresholds, "candidates": candidates,
-                    "runner_up_gap": round(gap, 2) if math.isfinite(gap) else None}
-        fields: dict[str, dict[str, Any]] = candidates[0]["fields"]
-        found = readings.get(id(fields))  # the fields dicts are shared per combination of levels
-        if found is None:
-            found = readings[id(fields)] = _reading(fields)
-        method, if_matched, if_weak = found
-        if w1 >= config.upper and gap >= config.margin:
-            out.append(Decision("MATCHED", method, if_matched, probability(w1), evidence,
-                                [registry_ids[k] for k in shown]))
+        w1 = weights[lo]
+        gap = w1 - (weights[lo + 1] if hi - lo > 1 else -math.inf)
+        listed = ", ".join([f'{{"registry_id": {registry_ids[k]!r}, "rank": {n}, {tail(k)}'
+                            for n, k in enumerate(shown, start=1)])
+        text = (f'{head}"candidates": [{listed}], '
+                f'"runner_up_gap": {_number(round(gap, 2) if math.isfinite(gap) else None)}}}')
+        method, if_matched, if_weak = field_evidence(codes[shown[0]])[1]
+        ids = [registry_ids[k] for k in shown]
+        if w1 >= upper and gap >= margin:
+            out.append(Decision("MATCHED", method, if_matched, probability(w1), text, ids))
             continue
-        reason = "ambiguous_candidates" if w1 >= config.upper else if_weak
-        out.append(Decision("REVIEW", method, reason, probability(w1), evidence, [registry_ids[k] for k in shown]))
+        reason = "ambiguous_candidates" if w1 >= upper else if_weak
+        out.append(Decision("REVIEW", method, reason, probability(w1), text, ids))
     return out
 
 
-def _reading(fields: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
+def _reading(levels: dict[str, str]) -> tuple[str, str, str]:
     """What the best candidate's levels say: the method, the reason if it is matched, the reason if its weight
     stays below the upper threshold."""
-    id_level = fields["id"]["level"]
+    id_level = levels["id"]
     method = _METHODS.get(id_level, "probabilistic")
-    confirmed = method != "probabilistic" and all(fields[f]["level"] in ok for f, ok in CONFIRMING.items())
-    bad = [f for f in FIELDS if fields[f]["level"] not in AGREEING[f]]
+    confirmed = method != "probabilistic" and all(levels[f] in ok for f, ok in CONFIRMING.items())
+    bad = [f for f in FIELDS if levels[f] not in AGREEING[f]]
     weak = f"{'_'.join(bad)}_disagree" if bad else ("id_missing" if id_level == "missing" else "weak_evidence")
     return method, "identity_confirmed" if confirmed else "probable_match", weak
-
-
-_NO_MATCH_KEYS = ("model", "thresholds", "best_weight", "candidates")
-_CANDIDATES_KEYS = ("model", "thresholds", "candidates", "runner_up_gap")
-_CANDIDATE_KEYS = ("registry_id", "rank", "weight", "probability", "fields")
-
-
-def _number(x: float | None) -> str:
-    """A finite float or None as `json.dumps` writes it."""
-    return "null" if x is None else float.__repr__(x) if math.isfinite(x) else json.dumps(x)
-
-
-class EvidenceText:
-    """`json.dumps` of the evidence `decide` makes, written from its known shape: the parts many decisions share
-    (the thresholds, each combination of field levels) are encoded once. Any other shape goes to `json.dumps`."""
-
-    def __init__(self) -> None:
-        self._shared: dict[int, tuple[object, str]] = {}  # id -> (the object, kept alive so ids stay unique; text)
-
-    def _text(self, obj: object) -> str:
-        found = self._shared.get(id(obj))
-        if found is None:
-            found = self._shared[id(obj)] = (obj, json.dumps(obj))
-        return found[1]
-
-    def __call__(self, evidence: dict[str, Any]) -> str:
-        keys = tuple(evidence)
-        if evidence.get("model") != MODEL:
-            return json.dumps(evidence)
-        head = f'{{"model": "{MODEL}", "thresholds": {self._text(evidence["thresholds"])}, '
-        if keys == _NO_MATCH_KEYS and not evidence["candidates"]:
-            return f'{head}"best_weight": {_number(evidence["best_weight"])}, "candidates": []}}'
-        candidates = evidence.get("candidates")
-        if keys != _CANDIDATES_KEYS or not all(tuple(c) == _CANDIDATE_KEYS for c in candidates):  # type: ignore[union-attr]
-            return json.dumps(evidence)
-        listed = ", ".join(
-            f'{{"registry_id": {int.__repr__(c["registry_id"])}, "rank": {int.__repr__(c["rank"])}, '
-            f'"weight": {_number(c["weight"])}, "probability": {_number(c["probability"])}, '
-            f'"fields": {self._text(c["fields"])}}}' for c in candidates)  # type: ignore[union-attr]
-        return f'{head}"candidates": [{listed}], "runner_up_gap": {_number(evidence["runner_up_gap"])}}}'

@@ -70,7 +70,9 @@ def _digits(values: Sequence[str | None], width: int) -> tuple[np.ndarray, np.nd
 
 
 def _dates(values: Sequence[date | str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    days = np.array([v if v else "NaT" for v in values], dtype="datetime64[D]")
+    # dates as ISO text: numpy reads a date object through its Python attributes, fifteen times slower
+    days = np.array([v.isoformat() if type(v) is date else v if v else "NaT" for v in values],
+                    dtype="datetime64[D]")
     missing = np.isnat(days)
     safe = np.where(missing, np.datetime64("1970-01-01"), days)
     months = safe.astype("datetime64[M]")
