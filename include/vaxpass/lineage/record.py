@@ -110,20 +110,19 @@ class LineageContext:
     """
 
     def __init__(self, db: Session | Connection, records: Iterable[DoseRef],
-                 certified: Iterable[int] | None = None) -> None:
-        """`certified`: the ids of the certified doses among `records`, whose confirmation the chains name (all
-        of `records` when not given)."""
+                 confirmations: dict[int, Any] | None = None) -> None:
+        """`confirmations`: `read_confirmations` of (at least) the certified doses among `records`, whose
+        confirmation the chains name, when the caller has read them already (else read for all of `records`)."""
         conn = _connection(db)
         recs = list(records)
         ids = [r.id for r in recs]
         raws, files = RawRecord.__table__.c, LandedFile.__table__.c
         decisions = MatchDecision.__table__.c
-        citems, confs = ConfirmationItem.__table__.c, FacilityConfirmation.__table__.c
         items, actions_t, batches = ReviewItem.__table__.c, ReviewAction.__table__.c, ReviewBatch.__table__.c
         self.raw: dict[int, Any] = {}
         self.decision: dict[int, Any] = {}
         self.reviews: dict[int, list[Any]] = {}
-        self.confirmation: dict[int, Any] = {}
+        self.confirmation = read_confirmations(conn, ids) if confirmations is None else confirmations
         self.actions: dict[int, list[Any]] = {}
         # review items and actions (few: only records that went through a district gate), each with its batch's
         # district, id and approver
@@ -159,14 +158,6 @@ class LineageContext:
                                                        | actions_t.new_dose_record_id.in_(listed))):
                 record_id = action.new_dose_record_id or action.dose_record_id
                 self.actions.setdefault(record_id, []).append(action)
-        for listed in value_lists(conn, ids if certified is None else list(certified)):
-            for confirmed in conn.execute(select(
-                    citems.dose_record_id, citems.leaf_index, citems.leaf_hash, cast(citems.proof, Text).label("proof"),
-                    confs.id, confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid,
-                    confs.document_sha256, confs.merkle_root, confs.records).join_from(
-                    ConfirmationItem.__table__, FacilityConfirmation.__table__,
-                    confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(listed))):
-                self.confirmation[confirmed.dose_record_id] = confirmed
         corrected_from = [a.dose_record_id for acts in self.actions.values() for a in acts
                           if a.new_dose_record_id is not None]
         for listed in value_lists(conn, corrected_from):
@@ -257,6 +248,22 @@ class LineageContext:
         links[("dag_run", f"cycle:{cycle_id}")] = self._shared("dag_run", (dag_id, cycle_id, task_id), {
             "dag_id": dag_id, "run_id": cycle_id, "task_id": task_id})
         return [(certificate_id, kind, ref, detail) for (kind, ref), detail in links.items()]
+
+
+def read_confirmations(db: Session | Connection, dose_ids: list[int]) -> dict[int, Any]:
+    """The confirmation items of those of `dose_ids` a site head has signed, by dose record id, each with its
+    facility confirmation's columns (what a chain's confirmation link carries; the proof as JSON text)."""
+    conn = _connection(db)
+    citems, confs = ConfirmationItem.__table__.c, FacilityConfirmation.__table__.c
+    query = select(citems.dose_record_id, citems.leaf_index, citems.leaf_hash, cast(citems.proof, Text).label("proof"),
+                   confs.id, confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid, confs.document_sha256,
+                   confs.merkle_root, confs.records).join_from(
+        ConfirmationItem.__table__, FacilityConfirmation.__table__, confs.id == citems.confirmation_id)
+    out: dict[int, Any] = {}
+    for listed in value_lists(conn, dose_ids):
+        for confirmed in conn.execute(query.where(citems.dose_record_id.in_(listed))):
+            out[confirmed.dose_record_id] = confirmed
+    return out
 
 
 def _item_detail(item: Any) -> dict[str, Any]:
