@@ -42,7 +42,7 @@ from vaxpass.signing.trustlist import TrustList
 from vaxpass.signing.uvci import make_uvci
 from vaxpass.store import session_scope
 from vaxpass.store.bulk import executemany_on_driver, insert_sql
-from vaxpass.store.listed import value_lists
+from vaxpass.store.listed import named_rows, value_lists
 from vaxpass.store.models import Certificate, DoseRecord, Person
 from vaxpass.store.partition import Partition
 from vaxpass.vaccines import Vaccine, all_vaccines
@@ -58,7 +58,7 @@ _CERTS = Certificate.metadata.tables[Certificate.__tablename__]
 _DOSE_COLUMNS = (DoseRecord.id, DoseRecord.person_id, DoseRecord.raw_record_id, DoseRecord.quality_run_id,
                  DoseRecord.cycle_id, DoseRecord.site_code, DoseRecord.source_key, DoseRecord.version,
                  DoseRecord.status, DoseRecord.vaccine_mp, DoseRecord.dose_number, DoseRecord.vaccination_date)
-Rec = Any  # a Core row of `_DOSE_COLUMNS` (or of persons / certificates columns): read by attribute
+Rec = Any  # a row of `_DOSE_COLUMNS` (or of persons / certificates columns), a named tuple (`named_rows`)
 
 
 @dataclass(frozen=True)
@@ -316,5 +316,5 @@ def _select_in(conn: Connection, query: Any, column: Any, values: Sequence[Any])
     """The rows of `query` whose `column` is one of `values` (`value_lists`: one statement on SQLite)."""
     out: list[Rec] = []
     for listed in value_lists(conn, values):
-        out.extend(conn.execute(query.where(column.in_(listed))))
+        out.extend(named_rows(conn.execute(query.where(column.in_(listed)))))
     return out
