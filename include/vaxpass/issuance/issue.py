@@ -265,7 +265,7 @@ def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> list[i
 
     On PostgreSQL the ids come back with the insert (RETURNING, sorted by the parameters' order). On SQLite the
     rows go to the driver's cursor, each value converted as its column's type binds it (the two timestamps:
-    every other column binds as it is): SQLAlchemy's RETURNING with the rows' order kept inserts row by row
+    every other column binds as it is; ~3 µs a value, so each distinct one once): SQLAlchemy's RETURNING with the rows' order kept inserts row by row
     there, the largest cost of the write. Their ids are then known without reading them back (a read of every
     new row by UVCI): SQLite gives a row without an id the largest id in the table plus one, so when the
     largest id grew by exactly the number of rows, the rows took the ids after the previous largest, in order
@@ -278,9 +278,12 @@ def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> list[i
     converters = [(i, converter) for i, name in enumerate(_CERT_COLUMNS)
                   if (converter := _CERTS.c[name].type.bind_processor(conn.dialect)) is not None]
     values = [[row[name] for name in _CERT_COLUMNS] for row in rows]
+    # each distinct value converted once: the timestamps are the run's, the same in every row
+    converted: list[dict[Any, Any]] = [{} for _ in converters]
     for row_values in values:
-        for i, converter in converters:
-            row_values[i] = converter(row_values[i])
+        for (i, converter), done in zip(converters, converted, strict=True):
+            value = row_values[i]
+            row_values[i] = done[value] if value in done else done.setdefault(value, converter(value))
     largest = select(func.max(_CERTS.c.id))
     before = conn.scalar(largest) or 0
     executemany_on_driver(conn, _INSERT_CERTS_QMARK, values)
