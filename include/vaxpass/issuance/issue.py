@@ -264,13 +264,13 @@ def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> list[i
     """Insert the rows with one executemany and return their ids, in the rows' order.
 
     On PostgreSQL the ids come back with the insert (RETURNING, sorted by the parameters' order). On SQLite the
-    rows go to the driver's cursor, each value converted as its column's type binds it (the two timestamps:
-    every other column binds as it is; ~3 µs a value, so each distinct one once): SQLAlchemy's RETURNING with the rows' order kept inserts row by row
-    there, the largest cost of the write. Their ids are then known without reading them back (a read of every
-    new row by UVCI): SQLite gives a row without an id the largest id in the table plus one, so when the
-    largest id grew by exactly the number of rows, the rows took the ids after the previous largest, in order
-    (rows another connection inserted in between, or ids chosen otherwise, would break the equality: then
-    they are read by UVCI).
+    rows go to the driver's cursor (SQLAlchemy's RETURNING with the rows' order kept inserts row by row there,
+    the largest cost of the write), each value converted as its column's type binds it (the two timestamps,
+    ~3 µs a value: each distinct one once; every other column binds as it is). Their ids are then known without
+    reading every new row back by UVCI: SQLite gives a row without an id the largest id in the table plus one,
+    so when the largest id grew by exactly the number of rows, the rows took the ids after the previous
+    largest, in order (rows another connection inserted in between, or ids chosen otherwise, would break the
+    equality: then they are read by UVCI).
     """
     if conn.dialect.name != "sqlite":
         inserted = conn.execute(insert(_CERTS).returning(_CERTS.c.id, sort_by_parameter_order=True), rows)
@@ -278,7 +278,6 @@ def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> list[i
     converters = [(i, converter) for i, name in enumerate(_CERT_COLUMNS)
                   if (converter := _CERTS.c[name].type.bind_processor(conn.dialect)) is not None]
     values = [[row[name] for name in _CERT_COLUMNS] for row in rows]
-    # each distinct value converted once: the timestamps are the run's, the same in every row
     converted: list[dict[Any, Any]] = [{} for _ in converters]
     for row_values in values:
         for (i, converter), done in zip(converters, converted, strict=True):

@@ -138,17 +138,18 @@ class LineageContext:
             ReviewAction.__table__, ReviewBatch.__table__, batches.id == actions_t.batch_id).where(
             actions_t.status == "applied")
         for listed in value_lists(conn, [r.raw_record_id for r in recs]):
-            for row in named_rows(conn.execute(select(raws.id, raws.source_row, raws.content_hash, files.source_name,
-                                           files.sha256, files.extraction_run_id).join_from(
+            for row in named_rows(conn.execute(select(
+                    raws.id, raws.source_row, raws.content_hash, files.source_name, files.sha256,
+                    files.extraction_run_id).join_from(
                     RawRecord.__table__, LandedFile.__table__, files.id == raws.landed_file_id).where(
                     raws.id.in_(listed)))):
                 self.raw[row.id] = row
         for listed in value_lists(conn, ids):
             latest = (select(func.max(decisions.id)).where(decisions.dose_record_id.in_(listed))
                       .group_by(decisions.dose_record_id))
-            for decision in named_rows(conn.execute(select(decisions.id, decisions.dose_record_id, decisions.outcome,
-                                                decisions.method, decisions.reason, decisions.score,
-                                                cast(decisions.evidence, Text).label("evidence")).where(
+            for decision in named_rows(conn.execute(select(
+                    decisions.id, decisions.dose_record_id, decisions.outcome, decisions.method, decisions.reason,
+                    decisions.score, cast(decisions.evidence, Text).label("evidence")).where(
                     decisions.id.in_(latest)))):
                 self.decision[decision.dose_record_id] = decision
             for item in conn.execute(reviews_q.where(items.dose_record_id.in_(listed))):
