@@ -9,9 +9,9 @@ hash, so a rerun can never mint a second one.
 
 Only the persons who may need a new version are worked through (`_persons_due`: no current certificate, its
 dose corrected, or a dose ranking above it), in chunks of `CHUNK_PERSONS`, one transaction per chunk: reads
-go through SQLAlchemy Core (plain rows, no ORM identity map; id lists as one parameter, `value_lists`), the
-certificates and their lineage links are written by one executemany each (on SQLite on the driver's cursor,
-`store.bulk`), so the memory a task needs depends on the chunk size, not on the size of the city. Every certificate of a chunk passes the pre-issuance check before
+go through SQLAlchemy Core (plain rows, as named tuples: `named_rows`; no ORM identity map; id lists as one
+parameter, `value_lists`), the certificates and their lineage links are written by one executemany each (on
+SQLite on the driver's cursor, `store.bulk`; their ids known from the insert), so the memory a task needs depends on the chunk size, not on the size of the city. Every certificate of a chunk passes the pre-issuance check before
 the chunk is stored; a failure rolls the chunk back and fails the task (chunks already committed hold only
 certificates that passed their own check). A rerun after a crash finds the committed chunks' persons up to
 date and goes on with the rest.
