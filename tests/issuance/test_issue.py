@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 
+import vaxpass.issuance.issue as issue_module
 from tests.factories import dose_row, make_registry, make_store, site, write_csv
 from vaxpass.confirmation.confirm import confirm_site
 from vaxpass.errors import LineageError
@@ -181,3 +182,42 @@ def test_chunks_give_what_one_chunk_gives_and_a_failed_chunk_resumes(tmp_path: P
     assert _issued(chunked) == _issued(whole)
     again = _issue(chunked, signer, chunk_size=2)
     assert (again.issued, again.reissued, again.unchanged) == (0, 0, len(_issued(whole)[0]))
+
+
+def _signature_uvcis(url: str) -> dict[str, str]:
+    """Each certificate's UVCI, and the UVCI its chain's signature link names (the two must agree)."""
+    with session_scope(url) as session:
+        return {uvci: detail["uvci"] for uvci, detail in session.execute(
+            select(Certificate.uvci, LineageLink.detail).join(LineageLink, LineageLink.certificate_id == Certificate.id)
+            .where(LineageLink.kind == "signature"))}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_links_go_to_the_certificates_just_inserted(tmp_path: Path, signer: Signer, backend: str,
+                                                    request: pytest.FixtureRequest) -> None:
+    """The new certificates' ids are not read back by UVCI: on PostgreSQL they come with the insert, on SQLite
+    from the ids the rows took (the largest id before, plus one for each)."""
+    url = _cycle(tmp_path, MORE, url=request.getfixturevalue("pg_databases")() if backend == "postgresql" else None)
+    assert _issue(url, signer).issued == 4
+    uvcis = _signature_uvcis(url)
+    assert len(uvcis) == 4 and all(link == uvci for uvci, link in uvcis.items())
+
+
+def test_a_row_inserted_beside_the_certificates_does_not_shift_their_ids(tmp_path: Path, signer: Signer,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the ids did not grow by exactly the rows inserted (here a row written just before them, as another
+    connection's could be), they are read back by UVCI: links never go to another person's certificate."""
+    url = _cycle(tmp_path, MORE)
+    real = issue_module.executemany_on_driver
+
+    def one_more_first(conn: Any, sql: str, rows: Any) -> None:
+        if sql.startswith("INSERT INTO certificates"):
+            other = list(rows[0])
+            other[1], other[2] = other[1] + 100, f"{other[2]}-other"  # version, uvci: a row of its own
+            real(conn, sql, [other])
+        real(conn, sql, rows)
+
+    monkeypatch.setattr(issue_module, "executemany_on_driver", one_more_first)
+    assert _issue(url, signer).issued == 4
+    uvcis = _signature_uvcis(url)
+    assert len(uvcis) == 4 and all(link == uvci for uvci, link in uvcis.items())

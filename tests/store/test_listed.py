@@ -1,4 +1,4 @@
-"""`value_lists`: every value asked for once, the same rows as a plain `IN`, on SQLite and PostgreSQL."""
+"""`value_lists`: every value asked for once, the same rows as a plain `IN`, on SQLite and PostgreSQL; `named_rows`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
 
-from vaxpass.store.listed import value_lists
+from vaxpass.store.listed import named_rows, value_lists
 
 _ROWS = Table("rows", MetaData(), Column("id", Integer, primary_key=True), Column("code", String(8)))
 
@@ -30,4 +30,17 @@ def test_rows_of_listed_values_are_those_of_a_plain_in(backend: str, tmp_path_fa
         assert sorted(by_id) == list(range(1, 3000, 2))
         assert sorted(by_code) == list(range(0, 2000, 3))
         assert list(value_lists(conn, [])) == []
+    engine.dispose()
+
+
+def test_named_rows_read_as_the_rows_do() -> None:
+    """By name and by position, labels included, each row's values those of the row SQLAlchemy returned."""
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        _ROWS.create(conn)
+        conn.execute(insert(_ROWS), [{"id": 1, "code": "a"}, {"id": 2, "code": None}])
+        query = select(_ROWS.c.id, _ROWS.c.code.label("label")).order_by(_ROWS.c.id)
+        rows, named = conn.execute(query).all(), named_rows(conn.execute(query))
+    assert named == [tuple(r) for r in rows]
+    assert [(r.id, r.label) for r in named] == [(r.id, r.label) for r in rows] == [(1, "a"), (2, None)]
     engine.dispose()

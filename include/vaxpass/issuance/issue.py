@@ -9,9 +9,9 @@ hash, so a rerun can never mint a second one.
 
 Only the persons who may need a new version are worked through (`_persons_due`: no current certificate, its
 dose corrected, or a dose ranking above it), in chunks of `CHUNK_PERSONS`, one transaction per chunk: reads
-go through SQLAlchemy Core (plain rows, no ORM identity map; id lists as one parameter, `value_lists`), the
-certificates and their lineage links are written by one executemany each (on SQLite on the driver's cursor,
-`store.bulk`), so the memory a task needs depends on the chunk size, not on the size of the city. Every certificate of a chunk passes the pre-issuance check before
+go through SQLAlchemy Core (plain rows, as named tuples: `named_rows`; no ORM identity map; id lists as one
+parameter, `value_lists`), the certificates and their lineage links are written by one executemany each (on
+SQLite on the driver's cursor, `store.bulk`; their ids known from the insert), so the memory a task needs depends on the chunk size, not on the size of the city. Every certificate of a chunk passes the pre-issuance check before
 the chunk is stored; a failure rolls the chunk back and fails the task (chunks already committed hold only
 certificates that passed their own check). A rerun after a crash finds the committed chunks' persons up to
 date and goes on with the rest.
@@ -33,7 +33,7 @@ from sqlalchemy.orm import aliased
 
 from vaxpass.gcscope import cyclic_gc_paused
 from vaxpass.issuance.check import Signed, check_before_publishing
-from vaxpass.lineage.record import LineageContext, save_links
+from vaxpass.lineage.record import LineageContext, read_confirmations, save_links
 from vaxpass.signing.dcc import build_vaccination_payload
 from vaxpass.signing.hcert import encode_hc1
 from vaxpass.signing.keys import register_signer, trusted_dsc_ders
@@ -42,8 +42,8 @@ from vaxpass.signing.trustlist import TrustList
 from vaxpass.signing.uvci import make_uvci
 from vaxpass.store import session_scope
 from vaxpass.store.bulk import executemany_on_driver, insert_sql
-from vaxpass.store.listed import value_lists
-from vaxpass.store.models import Certificate, ConfirmationItem, DoseRecord, Person
+from vaxpass.store.listed import named_rows, value_lists
+from vaxpass.store.models import Certificate, DoseRecord, Person
 from vaxpass.store.partition import Partition
 from vaxpass.vaccines import Vaccine, all_vaccines
 
@@ -58,7 +58,7 @@ _CERTS = Certificate.metadata.tables[Certificate.__tablename__]
 _DOSE_COLUMNS = (DoseRecord.id, DoseRecord.person_id, DoseRecord.raw_record_id, DoseRecord.quality_run_id,
                  DoseRecord.cycle_id, DoseRecord.site_code, DoseRecord.source_key, DoseRecord.version,
                  DoseRecord.status, DoseRecord.vaccine_mp, DoseRecord.dose_number, DoseRecord.vaccination_date)
-Rec = Any  # a Core row of `_DOSE_COLUMNS` (or of persons / certificates columns): read by attribute
+Rec = Any  # a row of `_DOSE_COLUMNS` (or of persons / certificates columns), a named tuple (`named_rows`)
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,8 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
         if cert.status == "current":
             current[cert.person_id] = cert
     latest = {person_id: _latest(recs) for person_id, recs in by_person.items()}
-    confirmed = _confirmed(conn, [dose.id for dose in latest.values()])
+    # the latest doses' confirmations, read once: whether a dose may be issued, and its chain's confirmation link
+    confirmed = read_confirmations(conn, [dose.id for dose in latest.values()])
     previous_doses = {row.id: row for row in _rows_by_id(conn, [c.dose_record_id for c in current.values()])}
     new_certs: list[dict[str, Any]] = []
     signed: list[Signed] = []
@@ -243,12 +244,9 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
             superseded)
     if not new_certs:
         return
-    # One DBAPI executemany, then the new ids by UVCI (unique): RETURNING with the rows' order kept made
-    # SQLAlchemy insert row by row on SQLite, the largest cost of the write.
-    _insert_certificates(conn, new_certs)
-    ids = _ids_by_uvci(conn, [c["uvci"] for c in new_certs])
+    ids = _insert_certificates(conn, new_certs)
     context = LineageContext(conn, [r for c in new_certs for r in by_person[c["person_id"]]],
-                             certified=[c["dose_record_id"] for c in new_certs])
+                             confirmations=confirmed)
     save_links(conn, [link for cert_id, c in zip(ids, new_certs, strict=True) for link in context.links(
         certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=run.kid, uvci=c["uvci"],
         version=c["version"], cycle_id=run.cycle_id, records=by_person[c["person_id"]], dag_id=run.dag_id,
@@ -258,21 +256,40 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
 _CERT_COLUMNS = ("person_id", "version", "uvci", "content_key", "dose_record_id", "kid", "issued_at", "expires_at",
                  "cycle_id", "status", "supersedes_id", "hc1")
 _INSERT_CERTS_QMARK = insert_sql(_CERTS, _CERT_COLUMNS)
+# Past it SQLite picks a new row's id at random (https://sqlite.org/autoinc.html): the ids are then read back.
+_SQLITE_MAX_ROWID = 2**63 - 1
 
 
-def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """One executemany; on SQLite on the driver's cursor, each value converted as its column's type binds it
-    (the two timestamps: every other column binds as it is)."""
+def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the rows with one executemany and return their ids, in the rows' order.
+
+    On PostgreSQL the ids come back with the insert (RETURNING, sorted by the parameters' order). On SQLite the
+    rows go to the driver's cursor (SQLAlchemy's RETURNING with the rows' order kept inserts row by row there,
+    the largest cost of the write), each value converted as its column's type binds it (the two timestamps,
+    ~3 µs a value: each distinct one once; every other column binds as it is). Their ids are then known without
+    reading every new row back by UVCI: SQLite gives a row without an id the largest id in the table plus one,
+    so when the largest id grew by exactly the number of rows, the rows took the ids after the previous
+    largest, in order (rows another connection inserted in between, or ids chosen otherwise, would break the
+    equality: then they are read by UVCI).
+    """
     if conn.dialect.name != "sqlite":
-        conn.execute(insert(_CERTS), rows)
-        return
+        inserted = conn.execute(insert(_CERTS).returning(_CERTS.c.id, sort_by_parameter_order=True), rows)
+        return list(inserted.scalars())
     converters = [(i, converter) for i, name in enumerate(_CERT_COLUMNS)
                   if (converter := _CERTS.c[name].type.bind_processor(conn.dialect)) is not None]
     values = [[row[name] for name in _CERT_COLUMNS] for row in rows]
+    converted: list[dict[Any, Any]] = [{} for _ in converters]
     for row_values in values:
-        for i, converter in converters:
-            row_values[i] = converter(row_values[i])
+        for (i, converter), done in zip(converters, converted, strict=True):
+            value = row_values[i]
+            row_values[i] = done[value] if value in done else done.setdefault(value, converter(value))
+    largest = select(func.max(_CERTS.c.id))
+    before = conn.scalar(largest) or 0
     executemany_on_driver(conn, _INSERT_CERTS_QMARK, values)
+    after = conn.scalar(largest) or 0
+    if after - before == len(rows) and after < _SQLITE_MAX_ROWID:
+        return list(range(before + 1, after + 1))
+    return _ids_by_uvci(conn, [row["uvci"] for row in rows])
 
 
 def _is_correction(previous: Rec | None, dose: Rec) -> bool:
@@ -282,14 +299,6 @@ def _is_correction(previous: Rec | None, dose: Rec) -> bool:
         return False
     same_row = (previous.site_code, previous.source_key) == (dose.site_code, dose.source_key)
     return bool(previous.status == "superseded" or (same_row and previous.id != dose.id))
-
-
-def _confirmed(conn: Connection, dose_ids: list[int]) -> set[int]:
-    out: set[int] = set()
-    for listed in value_lists(conn, dose_ids):
-        out.update(conn.scalars(select(ConfirmationItem.dose_record_id).where(
-            ConfirmationItem.dose_record_id.in_(listed))))
-    return out
 
 
 def _ids_by_uvci(conn: Connection, uvcis: list[str]) -> list[int]:
@@ -309,5 +318,5 @@ def _select_in(conn: Connection, query: Any, column: Any, values: Sequence[Any])
     """The rows of `query` whose `column` is one of `values` (`value_lists`: one statement on SQLite)."""
     out: list[Rec] = []
     for listed in value_lists(conn, values):
-        out.extend(conn.execute(query.where(column.in_(listed))))
+        out.extend(named_rows(conn.execute(query.where(column.in_(listed)))))
     return out

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from vaxpass.store.bulk import executemany_on_driver, insert_sql
-from vaxpass.store.listed import value_lists
+from vaxpass.store.listed import named_rows, value_lists
 from vaxpass.store.models import (
     ConfirmationItem,
     FacilityConfirmation,
@@ -110,20 +110,19 @@ class LineageContext:
     """
 
     def __init__(self, db: Session | Connection, records: Iterable[DoseRef],
-                 certified: Iterable[int] | None = None) -> None:
-        """`certified`: the ids of the certified doses among `records`, whose confirmation the chains name (all
-        of `records` when not given)."""
+                 confirmations: dict[int, Any] | None = None) -> None:
+        """`confirmations`: `read_confirmations` of (at least) the certified doses among `records`, whose
+        confirmation the chains name, when the caller has read them already (else read for all of `records`)."""
         conn = _connection(db)
         recs = list(records)
         ids = [r.id for r in recs]
         raws, files = RawRecord.__table__.c, LandedFile.__table__.c
         decisions = MatchDecision.__table__.c
-        citems, confs = ConfirmationItem.__table__.c, FacilityConfirmation.__table__.c
         items, actions_t, batches = ReviewItem.__table__.c, ReviewAction.__table__.c, ReviewBatch.__table__.c
         self.raw: dict[int, Any] = {}
         self.decision: dict[int, Any] = {}
         self.reviews: dict[int, list[Any]] = {}
-        self.confirmation: dict[int, Any] = {}
+        self.confirmation = read_confirmations(conn, ids) if confirmations is None else confirmations
         self.actions: dict[int, list[Any]] = {}
         # review items and actions (few: only records that went through a district gate), each with its batch's
         # district, id and approver
@@ -139,18 +138,19 @@ class LineageContext:
             ReviewAction.__table__, ReviewBatch.__table__, batches.id == actions_t.batch_id).where(
             actions_t.status == "applied")
         for listed in value_lists(conn, [r.raw_record_id for r in recs]):
-            for row in conn.execute(select(raws.id, raws.source_row, raws.content_hash, files.source_name,
-                                           files.sha256, files.extraction_run_id).join_from(
+            for row in named_rows(conn.execute(select(
+                    raws.id, raws.source_row, raws.content_hash, files.source_name, files.sha256,
+                    files.extraction_run_id).join_from(
                     RawRecord.__table__, LandedFile.__table__, files.id == raws.landed_file_id).where(
-                    raws.id.in_(listed))):
+                    raws.id.in_(listed)))):
                 self.raw[row.id] = row
         for listed in value_lists(conn, ids):
             latest = (select(func.max(decisions.id)).where(decisions.dose_record_id.in_(listed))
                       .group_by(decisions.dose_record_id))
-            for decision in conn.execute(select(decisions.id, decisions.dose_record_id, decisions.outcome,
-                                                decisions.method, decisions.reason, decisions.score,
-                                                cast(decisions.evidence, Text).label("evidence")).where(
-                    decisions.id.in_(latest))):
+            for decision in named_rows(conn.execute(select(
+                    decisions.id, decisions.dose_record_id, decisions.outcome, decisions.method, decisions.reason,
+                    decisions.score, cast(decisions.evidence, Text).label("evidence")).where(
+                    decisions.id.in_(latest)))):
                 self.decision[decision.dose_record_id] = decision
             for item in conn.execute(reviews_q.where(items.dose_record_id.in_(listed))):
                 self.reviews.setdefault(item.dose_record_id, []).append(item)
@@ -159,14 +159,6 @@ class LineageContext:
                                                        | actions_t.new_dose_record_id.in_(listed))):
                 record_id = action.new_dose_record_id or action.dose_record_id
                 self.actions.setdefault(record_id, []).append(action)
-        for listed in value_lists(conn, ids if certified is None else list(certified)):
-            for confirmed in conn.execute(select(
-                    citems.dose_record_id, citems.leaf_index, citems.leaf_hash, cast(citems.proof, Text).label("proof"),
-                    confs.id, confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid,
-                    confs.document_sha256, confs.merkle_root, confs.records).join_from(
-                    ConfirmationItem.__table__, FacilityConfirmation.__table__,
-                    confs.id == citems.confirmation_id).where(citems.dose_record_id.in_(listed))):
-                self.confirmation[confirmed.dose_record_id] = confirmed
         corrected_from = [a.dose_record_id for acts in self.actions.values() for a in acts
                           if a.new_dose_record_id is not None]
         for listed in value_lists(conn, corrected_from):
@@ -174,8 +166,8 @@ class LineageContext:
                 self.reviews.setdefault(item.dose_record_id, []).append(item)
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
         runs = QualityRun.__table__.c
-        self.quality = {q.id: q for q in conn.execute(select(runs.id, runs.suite_name, runs.suite_version).where(
-            runs.id.in_(run_ids)))}
+        self.quality = {q.id: q for q in named_rows(conn.execute(select(runs.id, runs.suite_name, runs.suite_version)
+                                                               .where(runs.id.in_(run_ids))))}
         self._encoded: dict[tuple[str, Any], str] = {}  # details the chains of a batch share, as JSON text
 
     def _shared(self, kind: str, key: Any, detail: dict[str, Any]) -> str:
@@ -229,27 +221,32 @@ class LineageContext:
               alg: str) -> list[LinkRow]:
         """The chain of one certificate, as rows for `lineage_links` (`detail` as the JSON text `json.dumps`
         makes of it, for `save_links`). Ids, hashes and codes only: no personal data."""
+        # the columns read here are NOT NULL, text or integers: encoded as `_scalar` would, without its type test
+        text, number = encode_basestring_ascii, int.__repr__
+        raws, quality, decisions, reviews, actions = self.raw, self.quality, self.decision, self.reviews, self.actions
         links: dict[tuple[str, str], str] = {}
         for rec in records:
-            raw = self.raw[rec.raw_record_id]
+            raw, rec_id = raws[rec.raw_record_id], rec.id
             links[("source_row", f"raw_record:{raw.id}")] = (
-                f"{{\"site\": {_scalar(rec.site_code)}, \"file\": {_scalar(raw.source_name)}, "
-                f"\"file_sha256\": {_scalar(raw.sha256)}, \"row\": {_scalar(raw.source_row)}, "
-                f"\"source_key\": {_scalar(rec.source_key)}, \"content_hash\": {_scalar(raw.content_hash)}, "
-                f"\"dose_record_id\": {_scalar(rec.id)}, \"version\": {_scalar(rec.version)}, "
-                f"\"certified_dose\": {'true' if rec.id == certified_dose_id else 'false'}}}")
+                f"{{\"site\": {text(rec.site_code)}, \"file\": {text(raw.source_name)}, "
+                f"\"file_sha256\": {text(raw.sha256)}, \"row\": {number(raw.source_row)}, "
+                f"\"source_key\": {text(rec.source_key)}, \"content_hash\": {text(raw.content_hash)}, "
+                f"\"dose_record_id\": {number(rec_id)}, \"version\": {number(rec.version)}, "
+                f"\"certified_dose\": {'true' if rec_id == certified_dose_id else 'false'}}}")
             links[("extraction", f"extraction_run:{raw.extraction_run_id}")] = self._extraction(rec)
-            if (qrun := self.quality.get(rec.quality_run_id or -1)) is not None:
+            if (qrun := quality.get(rec.quality_run_id or -1)) is not None:
                 links[("validation", f"quality_run:{qrun.id}")] = self._validation(qrun)
-            if (decision := self.decision.get(rec.id)) is not None:
+            if (decision := decisions.get(rec_id)) is not None:
                 links[("match", f"match_decision:{decision.id}")] = self._match(decision)
-            for item in self.reviews.get(rec.id, ()):
-                links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
-            for action in self.actions.get(rec.id, ()):
-                links[("review", f"review_action:{action.id}")] = json.dumps(_action_detail(action))
-                if action.new_dose_record_id is not None:
-                    for item in self.reviews.get(action.dose_record_id, ()):
-                        links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
+            if rec_id in reviews:
+                for item in reviews[rec_id]:
+                    links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
+            if rec_id in actions:
+                for action in actions[rec_id]:
+                    links[("review", f"review_action:{action.id}")] = json.dumps(_action_detail(action))
+                    if action.new_dose_record_id is not None:
+                        for item in reviews.get(action.dose_record_id, ()):
+                            links[("review", f"review_item:{item.id}")] = json.dumps(_item_detail(item))
         if (conf := self.confirmation.get(certified_dose_id)) is not None:
             links[("confirmation", f"confirmation:{conf.id}")] = self._confirmation(conf, certified_dose_id)
         links[("signature", f"kid:{kid}")] = (
@@ -257,6 +254,22 @@ class LineageContext:
         links[("dag_run", f"cycle:{cycle_id}")] = self._shared("dag_run", (dag_id, cycle_id, task_id), {
             "dag_id": dag_id, "run_id": cycle_id, "task_id": task_id})
         return [(certificate_id, kind, ref, detail) for (kind, ref), detail in links.items()]
+
+
+def read_confirmations(db: Session | Connection, dose_ids: list[int]) -> dict[int, Any]:
+    """The confirmation items of those of `dose_ids` a site head has signed, by dose record id, each with its
+    facility confirmation's columns (what a chain's confirmation link carries; the proof as JSON text)."""
+    conn = _connection(db)
+    citems, confs = ConfirmationItem.__table__.c, FacilityConfirmation.__table__.c
+    query = select(citems.dose_record_id, citems.leaf_index, citems.leaf_hash, cast(citems.proof, Text).label("proof"),
+                   confs.id, confs.site_code, confs.cycle_id, confs.sequence, confs.signer_kid, confs.document_sha256,
+                   confs.merkle_root, confs.records).join_from(
+        ConfirmationItem.__table__, FacilityConfirmation.__table__, confs.id == citems.confirmation_id)
+    out: dict[int, Any] = {}
+    for listed in value_lists(conn, dose_ids):
+        for confirmed in named_rows(conn.execute(query.where(citems.dose_record_id.in_(listed)))):
+            out[confirmed.dose_record_id] = confirmed
+    return out
 
 
 def _item_detail(item: Any) -> dict[str, Any]:

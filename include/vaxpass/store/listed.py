@@ -10,10 +10,12 @@ list fits in one statement; other databases get the usual `IN` lists of at most 
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, Select, bindparam, func, literal_column, select
+from sqlalchemy import BindParameter, Connection, Result, Select, bindparam, func, literal_column, select
 
 _PER_STATEMENT = 900  # bound parameters per statement where each value is one (SQLite's old limit: 999)
 _PER_JSON_LIST = 100_000  # values per JSON array on SQLite: bounds one statement's text parameter, not a limit
@@ -29,3 +31,16 @@ def value_lists(conn: Connection, values: Sequence[Any]) -> Iterator[Select[Any]
     for i in range(0, len(values), _PER_JSON_LIST):
         listed: BindParameter[str] = bindparam("listed", json.dumps(list(values[i:i + _PER_JSON_LIST])), unique=True)
         yield select(literal_column("value")).select_from(func.json_each(listed))
+
+
+def named_rows(rows: Result[Any]) -> list[Any]:
+    """The rows as named tuples: a column read by name from SQLAlchemy's `Row` costs ~0.5 µs (its key lookup),
+    from a named tuple ~0.04 µs, and the stages that read a row's columns a dozen times each (issuance, the
+    lineage of its certificates) read hundreds of thousands of rows. Read-only, like `Row`."""
+    new, cls = tuple.__new__, _named_tuple(tuple(rows.keys()))
+    return [new(cls, row) for row in rows]
+
+
+@lru_cache(maxsize=64)
+def _named_tuple(fields: tuple[str, ...]) -> type[tuple[Any, ...]]:
+    return namedtuple("Row", fields)  # type: ignore[misc]  # noqa: PYI024
