@@ -12,12 +12,15 @@ import io
 import json
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from importlib import resources
+from json.encoder import encode_basestring
+from typing import Any
 
 from pypdf import PdfReader
 
+from vaxpass.signing.merkle import leaf_hash
 from vaxpass.signing.pdfpage import MM, EmbeddedFont, PdfTemplate, pdf_stream, pdf_text_string
 
 FONTS = resources.files("vaxpass.signing").joinpath("fonts")
@@ -45,6 +48,55 @@ class ConfirmedDose:
     def leaf(self) -> bytes:
         """Canonical bytes of the record (sorted-key JSON): what the Merkle leaf hashes."""
         return _LEAF_JSON.encode(self.__dict__).encode()
+
+
+_FIELDS = tuple(f.name for f in fields(ConfirmedDose))
+# a leaf's text with a slot per value, the keys in the order and form `_LEAF_JSON` writes them
+_LEAF_FORMAT = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in sorted(_FIELDS)) + "}"
+
+
+def _json_values(column: Sequence[Any]) -> list[str]:
+    """Each value's JSON text as `_LEAF_JSON` writes it inside a leaf: strings through the very escaper its C
+    encoder calls (`ensure_ascii=False`), plain ints as its `int.__repr__`, anything else through the encoder."""
+    kinds = set(map(type, column))
+    if kinds <= {str}:
+        return list(map(encode_basestring, column))
+    if kinds <= {int}:
+        return list(map(int.__repr__, column))
+    return list(map(_LEAF_JSON.encode, column))
+
+
+@dataclass(frozen=True)
+class DoseColumns:
+    """A list's doses column by column, in list order: the confirm stage reads, leafs and lays out a site's
+    doses a column at a time, where an object, a JSON encoding and a dozen cell layouts per dose were two thirds
+    of the stage. `dose[i]` is the `ConfirmedDose` it stands for."""
+
+    record_id: Sequence[int]
+    source_key: Sequence[str]
+    full_name: Sequence[str]
+    dob: Sequence[str]
+    national_id: Sequence[str]
+    vaccine: Sequence[str]
+    dose_number: Sequence[int]
+    vaccination_date: Sequence[str]
+    lot: Sequence[str]
+    content_hash: Sequence[str]
+
+    @classmethod
+    def of(cls, doses: Sequence[ConfirmedDose]) -> DoseColumns:
+        return cls(*([getattr(d, name) for d in doses] for name in _FIELDS))
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+    def __getitem__(self, index: int) -> ConfirmedDose:
+        return ConfirmedDose(*(getattr(self, name)[index] for name in _FIELDS))
+
+    def leaves(self) -> list[bytes]:
+        """Every dose's `ConfirmedDose.leaf()`: each column's values encoded in one pass, then one format a dose."""
+        columns = [_json_values(getattr(self, name)) for name in sorted(_FIELDS)]
+        return [(_LEAF_FORMAT % values).encode() for values in zip(*columns, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -83,6 +135,7 @@ def root_of(pdf: bytes) -> tuple[bytes, int]:
 # A4 landscape in mm, laid out as fpdf2 did: 10 mm margins, a page break 15 mm above the bottom edge
 _WIDTH, _HEIGHT, _MARGIN, _BREAK, _CELL_MARGIN = 297.0, 210.0, 10.0, 15.0, 1.0
 _ROW, _HEAD_ROW = 5.0, 6.0
+_TAIL = b" Td %s Tj ET\n"  # a cell's text operators after its baseline, unless squeezed
 # object numbers: the catalog and the two fonts are shared by every list; the page tree, the info and one
 # page plus its content per page are each list's own
 _CATALOG, _REGULAR, _BOLD, _PAGES, _INFO, _FIRST_PAGE = 1, 2, 7, 12, 13, 14
@@ -104,6 +157,7 @@ class _Layout:
         squeeze = {1, 3, 4}  # name, ID, vaccine: the only cells that can be wider than their column
         self.rooms = [(w - 2 * _CELL_MARGIN) * MM if c in squeeze else None for c, w in enumerate(widths)]
         self._heads: dict[tuple[float, int], bytes] = {}
+        self._baselines: dict[tuple[float, int], list[bytes]] = {}
         self.numbers: dict[str, tuple[bytes, bytes]] = {}  # the "#" cells: 1, 2, 3... in every list
         self.template = PdfTemplate({_CATALOG: b"<</Type /Catalog /Pages %d 0 R>>" % _PAGES,
                                      **self.regular.objects(_REGULAR), **self.bold.objects(_BOLD)},
@@ -129,7 +183,7 @@ class _Layout:
             if width > room:
                 return (b"BT /%s %.2f Tf %.1f Tz %s " % (tag, size, 100 * room / width, x),
                         b" Td %s Tj 100 Tz ET\n" % code)
-        return b"BT /%s %.2f Tf %s " % (tag, size, x), b" Td %s Tj ET\n" % code
+        return b"BT /%s %.2f Tf %s " % (tag, size, x), _TAIL % code
 
     def table_head(self, top: float, rows: int) -> bytes:
         """The grid and the title row of a table at `top` of `rows` rows: the same on every full page."""
@@ -153,25 +207,49 @@ class _Layout:
                   for x in (*self.lefts, self.right)]
         return b"%.3f w\n" % (0.2 * MM) + b"\n".join(lines) + b" S\n"
 
-    def rows(self, top: float, rows: Sequence[tuple[str, ...]], memo: Sequence[dict[str, tuple[bytes, bytes]] | None]
-             ) -> bytes:
-        """The table's body from `top` (mm): only the name, ID and vaccine cells can be wider than their column.
-        A cell is laid out without its row's baseline, so the cells of a column whose values repeat (dates,
-        vaccines, dose numbers) are laid out once per list, in `memo` (one dict per such column, else None)."""
-        out: list[bytes] = []
-        regular, xs, rooms = self.regular, self.xs, self.rooms
-        for r, cells in enumerate(rows):
-            y = top + r * _ROW
-            baseline = b"%.2f" % ((_HEIGHT - (y + _ROW / 2 + 0.3 * 8 / MM)) * MM)
-            for c, text in enumerate(cells):
-                known = memo[c]
-                pieces = None if known is None else known.get(text)
-                if pieces is None:
-                    pieces = self.cell(regular, b"F1", 8, text, xs[c], rooms[c])
-                    if known is not None:
-                        known[text] = pieces
-                out += (pieces[0], baseline, pieces[1])
-        return b"".join(out)
+    def body(self, columns: Sequence[Sequence[str]], memo: Sequence[dict[str, tuple[bytes, bytes]] | None]
+             ) -> list[list[bytes]]:
+        """A table body's cells, a column at a time, as the pieces of its rows that go between the row's baselines
+        (a row's baseline depends on the page it lands on; each of its cells names it): piece c ends cell c - 1
+        and starts cell c. Only the name, ID and vaccine cells can be wider than their column. A column whose
+        values repeat (dates, vaccines, dose numbers) lays each value out once per list, in `memo` (one dict
+        per such column, else None); the others are encoded, and measured, in one pass each."""
+        heads: list[list[bytes]] = []
+        tails: list[list[bytes]] = []
+        for c, texts in enumerate(columns):
+            known = memo[c]
+            if known is None:
+                head, tail = self._column(texts, self.xs[c], self.rooms[c])
+            else:
+                for text in set(texts).difference(known):
+                    known[text] = self.cell(self.regular, b"F1", 8, text, self.xs[c], self.rooms[c])
+                pairs = list(map(known.__getitem__, texts))
+                head, tail = [p[0] for p in pairs], [p[1] for p in pairs]
+            heads.append(head)
+            tails.append(tail)
+        return [heads[0], *(list(map(bytes.__add__, before, after)) for before, after in zip(tails[:-1], heads[1:], strict=True)),
+                tails[-1]]
+
+    def _column(self, texts: Sequence[str], x: bytes, room: float | None) -> tuple[list[bytes], list[bytes]]:
+        """`cell` of every text of a column: the texts encoded (and measured, when `room` can squeeze them)
+        together; the few too wide for the column laid out one by one."""
+        regular = self.regular
+        plain = self.cell(regular, b"F1", 8, "", x, None)[0]
+        heads = [plain] * len(texts)
+        tails = [_TAIL % code for code in regular.encode_many(texts)]
+        if room is not None:
+            for i, width in enumerate(regular.widths_many(texts, 8)):
+                if width > room:
+                    heads[i], tails[i] = self.cell(regular, b"F1", 8, texts[i], x, room)
+        return heads, tails
+
+    def rows(self, top: float, pieces: Sequence[Sequence[bytes]]) -> bytes:
+        """The table's rows from `top` (mm): each row's pieces (from `body`) joined by the row's baseline."""
+        key = (top, len(pieces[0]))
+        if key not in self._baselines:
+            self._baselines[key] = [b"%.2f" % ((_HEIGHT - (y + _ROW / 2 + 0.3 * 8 / MM)) * MM)
+                                    for y in (top + r * _ROW for r in range(key[1]))]
+        return b"".join(map(bytes.join, self._baselines[key], zip(*pieces, strict=True)))
 
 
 @functools.cache
@@ -179,8 +257,8 @@ def _layout() -> _Layout:
     return _Layout()
 
 
-def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDose], merkle_root: bytes,
-                        leaf_hashes: Sequence[bytes] | None = None) -> bytes:
+def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDose] | DoseColumns,
+                        merkle_root: bytes, leaf_hashes: Sequence[bytes] | None = None) -> bytes:
     """The unsigned PDF; `merkle_root` is the RFC 9162 root over `[d.leaf() for d in doses]` in this order
     (`leaf_hashes`, when given, are that tree's leaf hashes, so they need not be computed again).
 
@@ -188,10 +266,15 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
     was three quarters of the confirm stage. Each row is a few text operators; the rules are drawn once per
     page; the fonts are the same objects in every list."""
     layout = _layout()
+    columns = doses if isinstance(doses, DoseColumns) else DoseColumns.of(doses)
     if leaf_hashes is None:
-        leaf_hashes = [hashlib.sha256(b"\x00" + d.leaf()).digest() for d in doses]
-    body = [(str(i), d.full_name, d.dob, d.national_id, d.vaccine, str(d.dose_number), d.vaccination_date,
-             leaf[:8].hex()) for i, (d, leaf) in enumerate(zip(doses, leaf_hashes, strict=True), start=1)]
+        leaf_hashes = list(map(leaf_hash, columns.leaves()))
+    if len(leaf_hashes) != len(columns):
+        raise ValueError("one leaf hash per dose")
+    body = layout.body([[str(i) for i in range(1, len(columns) + 1)], columns.full_name, columns.dob,
+                        columns.national_id, columns.vaccine, list(map(str, columns.dose_number)),
+                        columns.vaccination_date, [leaf[:8].hex() for leaf in leaf_hashes]], memo=[
+        layout.numbers if c == 0 else {} if c in _REPEATING else None for c in range(len(_COLUMNS))])
     intro = [b"/DeviceGray cs 0 g\n",
              layout.text(layout.bold, b"F2", 14, "DANH SÁCH XÁC NHẬN TIÊM CHỦNG / VACCINATION CONFIRMATION LIST",
                          _MARGIN, _MARGIN, 8, center=True)]
@@ -207,19 +290,18 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
               (layout.bold, b"F2", merkle_root.hex()),
               (layout.regular, b"F1", "Thủ trưởng cơ sở ký số xác nhận danh sách trên / The head of facility "
                                       "digitally signs this list (PAdES).")]
-    memo: list[dict[str, tuple[bytes, bytes]] | None] = [{} if c in _REPEATING else None for c in range(len(_COLUMNS))]
-    memo[0] = layout.numbers
     pages: list[bytes] = []
     content = intro
     start = 0
     while True:
         fit = max(0, int((bottom - top - _HEAD_ROW) // _ROW))
-        chunk = body[start:start + fit]
-        if chunk:
-            content += [layout.table_head(top, len(chunk)), layout.rows(top + _HEAD_ROW, chunk, memo)]
-            top += _HEAD_ROW + len(chunk) * _ROW
-            start += len(chunk)
-        if start >= len(body):
+        rows = min(fit, len(columns) - start)
+        if rows > 0:
+            content += [layout.table_head(top, rows),
+                        layout.rows(top + _HEAD_ROW, [piece[start:start + rows] for piece in body])]
+            top += _HEAD_ROW + rows * _ROW
+            start += rows
+        if start >= len(columns):
             if top + 3 + 5 * len(footer) > bottom:  # the footer on a page of its own
                 pages.append(b"".join(content))
                 content, top = [b"/DeviceGray cs 0 g\n"], _MARGIN

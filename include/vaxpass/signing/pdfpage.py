@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 
+import numpy as np
 from fontTools import subset
 from fontTools.ttLib import TTFont
 
@@ -33,6 +34,19 @@ def pdf_stream(entries: bytes, data: bytes, *, compress: bool = True) -> bytes:
 def pdf_text_string(text: str) -> bytes:
     """A PDF text string for any Unicode text: UTF-16BE with its byte order mark, written in hex."""
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode("ascii") + b">"
+
+
+_SEPARATOR = "\n"
+
+
+def _joined(texts: Sequence[str]) -> str | None:
+    """The texts joined by newlines, in NFC; None when there are none or one holds a newline itself. A newline
+    neither composes nor reorders with what is around it (a starter with no composition), so the joined text's
+    NFC is each text's NFC, joined."""
+    joined = _SEPARATOR.join(texts)
+    if not texts or joined.count(_SEPARATOR) != len(texts) - 1:
+        return None
+    return joined if joined.isascii() else unicodedata.normalize("NFC", joined)
 
 
 class _Glyphs(dict[int, str]):
@@ -73,6 +87,12 @@ class EmbeddedFont:
             unicode_of.setdefault(gid[name], char)
         self._unicode_of = unicode_of
         self._glyphs = _Glyphs({ord(c): code for c, code in self._codes.items()})  # for str.translate
+        # `encode_many`: the newline between two texts closes one hex string and opens the next
+        self._split_glyphs = _Glyphs({**self._glyphs, ord(_SEPARATOR): ">" + _SEPARATOR + "<"})
+        # `widths_many`: advance by code point; the last entry stands for every code point past the table
+        self._advance_table = np.full(max(map(ord, self._advance)) + 2, self._widths[0], dtype=np.int64)
+        for char, advance in self._advance.items():
+            self._advance_table[ord(char)] = advance
         head, os2 = font["head"], font["OS/2"]
         self._descriptor = (
             b"/Ascent %d /Descent %d /CapHeight %d /FontBBox [%d %d %d %d] /Flags 4 /ItalicAngle 0 /StemV %d"
@@ -93,6 +113,27 @@ class EmbeddedFont:
             text = unicodedata.normalize("NFC", text)
         advance: Callable[[str, int], int] = self._advance.get
         return sum(map(advance, text, repeat(self._widths[0]))) * size / 1000
+
+    def encode_many(self, texts: Sequence[str]) -> list[bytes]:
+        """`encode` of each text, for a table column: one normalisation and one translation of the texts
+        joined by newlines, split after."""
+        joined = _joined(texts)
+        if joined is None:
+            return [self.encode(text) for text in texts]
+        return ("<" + joined.translate(self._split_glyphs) + ">").encode().split(_SEPARATOR.encode())
+
+    def widths_many(self, texts: Sequence[str], size: float) -> list[float]:
+        """`width` of each text, for a table column: the advances summed per text from one running total over
+        the texts joined (the sums are whole numbers, so each width is the float `width` computes)."""
+        joined = _joined(texts)
+        if joined is None:
+            return [self.width(text, size) for text in texts]
+        points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        advances = self._advance_table[np.minimum(points, len(self._advance_table) - 1)]
+        running = np.concatenate(([0], np.cumsum(advances)))
+        breaks = np.flatnonzero(points == ord(_SEPARATOR))
+        sums = running[np.append(breaks, len(points))] - running[np.concatenate(([0], breaks + 1))]
+        return [total * size / 1000 for total in sums.tolist()]
 
     def objects(self, first: int) -> dict[int, bytes]:
         """The font's five objects, numbered from `first` (the Type0 font itself is `first`)."""
