@@ -127,7 +127,7 @@ def confirm_site(db_url: str, signer: Signer, *, cycle_id: str, site_code: str, 
         session.add(confirmation)
         session.flush()
         # rows as tuples, on SQLite straight to the driver: no parameter dict per record
-        items = zip(repeat(confirmation.id), doses.record_id, range(len(doses)), (leaf.hex() for leaf in leaves),
+        items = zip(repeat(confirmation.id), doses.record_id, range(len(doses)), map(bytes.hex, leaves),
                     tree.json_proofs())
         while chunk := list(islice(items, _CHUNK)):
             insert_rows(session.connection(), _ITEMS, _ITEM_COLUMNS, chunk)

@@ -221,8 +221,9 @@ class _Layout:
             if known is None:
                 head, tail = self._column(texts, self.xs[c], self.rooms[c])
             else:
-                for text in set(texts).difference(known):
-                    known[text] = self.cell(self.regular, b"F1", 8, text, self.xs[c], self.rooms[c])
+                new = list(set(texts).difference(known))
+                known.update(zip(new, zip(*self._column(new, self.xs[c], self.rooms[c]), strict=True),
+                                 strict=True))
                 pairs = list(map(known.__getitem__, texts))
                 head, tail = [p[0] for p in pairs], [p[1] for p in pairs]
             heads.append(head)

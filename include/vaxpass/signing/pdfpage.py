@@ -37,16 +37,19 @@ def pdf_text_string(text: str) -> bytes:
 
 
 _SEPARATOR = "\n"
+_BETWEEN = b">||<"  # four bytes, as a glyph's hex: the end of one text's hex string, the start of the next's
 
 
-def _joined(texts: Sequence[str]) -> str | None:
-    """The texts joined by newlines, in NFC; None when there are none or one holds a newline itself. A newline
-    neither composes nor reorders with what is around it (a starter with no composition), so the joined text's
-    NFC is each text's NFC, joined."""
+def _code_points(texts: Sequence[str]) -> np.ndarray | None:
+    """The code points of the texts in NFC, joined by newlines; None when there are none or one holds a newline
+    itself. A newline neither composes nor reorders with what is around it (a starter with no composition),
+    so the NFC of the joined texts is each text's NFC, joined."""
     joined = _SEPARATOR.join(texts)
     if not texts or joined.count(_SEPARATOR) != len(texts) - 1:
         return None
-    return joined if joined.isascii() else unicodedata.normalize("NFC", joined)
+    if not joined.isascii():
+        joined = unicodedata.normalize("NFC", joined)
+    return np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 class _Glyphs(dict[int, str]):
@@ -87,12 +90,15 @@ class EmbeddedFont:
             unicode_of.setdefault(gid[name], char)
         self._unicode_of = unicode_of
         self._glyphs = _Glyphs({ord(c): code for c, code in self._codes.items()})  # for str.translate
-        # `encode_many`: the newline between two texts closes one hex string and opens the next
-        self._split_glyphs = _Glyphs({**self._glyphs, ord(_SEPARATOR): ">" + _SEPARATOR + "<"})
-        # `widths_many`: advance by code point; the last entry stands for every code point past the table
-        self._advance_table = np.full(max(map(ord, self._advance)) + 2, self._widths[0], dtype=np.int64)
-        for char, advance in self._advance.items():
-            self._advance_table[ord(char)] = advance
+        # for `encode_many` and `widths_many`: the glyph id in hex and the advance, by code point; the last
+        # entry stands for every code point past the table (.notdef); the newline's hex is `_BETWEEN`
+        size = max(map(ord, self._codes)) + 2
+        self._hex_table = np.full((size, 4), list(b"0000"), dtype=np.uint8)
+        self._advance_table = np.full(size, self._widths[0], dtype=np.int64)
+        for char, code in self._codes.items():
+            self._hex_table[ord(char)] = list(code.encode("ascii"))
+            self._advance_table[ord(char)] = self._advance[char]
+        self._hex_table[ord(_SEPARATOR)] = list(_BETWEEN)
         head, os2 = font["head"], font["OS/2"]
         self._descriptor = (
             b"/Ascent %d /Descent %d /CapHeight %d /FontBBox [%d %d %d %d] /Flags 4 /ItalicAngle 0 /StemV %d"
@@ -115,20 +121,20 @@ class EmbeddedFont:
         return sum(map(advance, text, repeat(self._widths[0]))) * size / 1000
 
     def encode_many(self, texts: Sequence[str]) -> list[bytes]:
-        """`encode` of each text, for a table column: one normalisation and one translation of the texts
-        joined by newlines, split after."""
-        joined = _joined(texts)
-        if joined is None:
+        """`encode` of each text, for a table column: the texts joined, normalised once and looked up in a
+        table of glyph ids in hex (`str.translate` makes an int object per non-Latin-1 character), split after."""
+        points = _code_points(texts)
+        if points is None:
             return [self.encode(text) for text in texts]
-        return ("<" + joined.translate(self._split_glyphs) + ">").encode().split(_SEPARATOR.encode())
+        hexes = self._hex_table[np.minimum(points, len(self._hex_table) - 1)]
+        return (b"<" + hexes.tobytes() + b">").split(_BETWEEN[1:3])
 
     def widths_many(self, texts: Sequence[str], size: float) -> list[float]:
         """`width` of each text, for a table column: the advances summed per text from one running total over
         the texts joined (the sums are whole numbers, so each width is the float `width` computes)."""
-        joined = _joined(texts)
-        if joined is None:
+        points = _code_points(texts)
+        if points is None:
             return [self.width(text, size) for text in texts]
-        points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         advances = self._advance_table[np.minimum(points, len(self._advance_table) - 1)]
         running = np.concatenate(([0], np.cumsum(advances)))
         breaks = np.flatnonzero(points == ord(_SEPARATOR))
