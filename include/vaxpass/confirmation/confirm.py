@@ -9,7 +9,7 @@ and inclusion proof. A record is confirmed once (unique in `confirmation_items`)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice, repeat
@@ -63,19 +63,20 @@ def confirmed_dose(record: DoseRecord, content_hash: str) -> ConfirmedDose:
                     record.vaccination_date, record.lot, content_hash)])[0]
 
 
-def _doses(rows: Sequence[Sequence[Any]]) -> DoseColumns:
+def _doses(rows: Sequence[Sequence[Any]], to_date: Callable[[Any], date | None] | None = None) -> DoseColumns:
     """Dose records (id, source key, name, birth date, national ID, passport, vaccine MP and raw, dose number,
     date, lot, content hash) as their leaves commit to them, a column at a time: a passport stands in for a
-    missing national ID, the raw vaccine name for an unmapped one, a missing value is empty (0 for the dose)."""
+    missing national ID, the raw vaccine name for an unmapped one, a missing value is empty (0 for the dose).
+    `to_date`: the dates are as the driver gave them, and this reads them as SQLAlchemy would."""
     if not rows:
         return DoseColumns(*([] for _ in range(10)))
     ids, keys, names, dobs, national_ids, passports, products, raw_vaccines, numbers, dates, lots, hashes = (
         zip(*rows, strict=True))
     return DoseColumns(
-        record_id=ids, source_key=keys, full_name=_or_empty(names), dob=_iso_dates(dobs),
+        record_id=ids, source_key=keys, full_name=_or_empty(names), dob=_iso_dates(dobs, to_date),
         national_id=[a or b or "" for a, b in zip(national_ids, passports, strict=True)],
         vaccine=[a or b or "" for a, b in zip(products, raw_vaccines, strict=True)],
-        dose_number=[n or 0 for n in numbers], vaccination_date=_iso_dates(dates), lot=_or_empty(lots),
+        dose_number=[n or 0 for n in numbers], vaccination_date=_iso_dates(dates, to_date), lot=_or_empty(lots),
         content_hash=hashes)
 
 
@@ -83,8 +84,14 @@ def _or_empty(values: Sequence[str | None]) -> list[str]:
     return [v or "" for v in values]
 
 
-def _iso_dates(values: Sequence[date | None]) -> list[str]:
-    return [v.isoformat() if v else "" for v in values]
+def _iso_dates(values: Sequence[Any], to_date: Callable[[Any], date | None] | None) -> list[str]:
+    """Dates as ISO text ("" for none), each distinct value read and formatted once (birth and vaccination
+    dates repeat down a list)."""
+    distinct = dict.fromkeys(values, "")
+    for value in distinct:
+        day = value if to_date is None else to_date(value)
+        distinct[value] = day.isoformat() if day else ""
+    return list(map(distinct.__getitem__, values))
 
 
 def _require_site_key(signer: Signer, site_code: str) -> None:
@@ -140,14 +147,27 @@ def _unconfirmed(session: Session, site_code: str) -> DoseColumns:
     NOT IN: PostgreSQL plans it as an anti-join on the items' unique index, where NOT IN hashes every
     confirmation item of every site (or, past work_mem, scans them once per record)."""
     d, items = DoseRecord.__table__.c, _ITEMS.c
-    rows = session.execute(
+    query = (
         select(d.id, d.source_key, d.full_name, d.dob, d.national_id, d.passport_no, d.vaccine_mp,
                d.vaccine_raw, d.dose_number, d.vaccination_date, d.lot, RawRecord.__table__.c.content_hash)
         .join_from(DoseRecord.__table__, RawRecord.__table__, d.raw_record_id == RawRecord.__table__.c.id)
         .where(d.site_code == site_code, d.status == "matched",
                ~exists().where(items.dose_record_id == d.id))
-        .order_by(d.id)).all()
-    return _doses(rows)
+        .order_by(d.id))
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return _doses(session.execute(query).all())
+    # SQLite: the driver's own tuples, without a SQLAlchemy row and date per record (a third of the read);
+    # the dates, ISO text in SQLite, are read by the Date type's own processor, once per distinct value
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(compiled.string, [params[name] for name in compiled.positiontup or ()])
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return _doses(rows, d.dob.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None))
 
 
 @dataclass(frozen=True)
