@@ -93,12 +93,13 @@ class EmbeddedFont:
         # for `encode_many` and `widths_many`: the glyph id in hex and the advance, by code point; the last
         # entry stands for every code point past the table (.notdef); the newline's hex is `_BETWEEN`
         size = max(map(ord, self._codes)) + 2
-        self._hex_table = np.full((size, 4), list(b"0000"), dtype=np.uint8)
+        hexes = np.full((size, 4), list(b"0000"), dtype=np.uint8)
         self._advance_table = np.full(size, self._widths[0], dtype=np.int64)
         for char, code in self._codes.items():
-            self._hex_table[ord(char)] = list(code.encode("ascii"))
+            hexes[ord(char)] = list(code.encode("ascii"))
             self._advance_table[ord(char)] = self._advance[char]
-        self._hex_table[ord(_SEPARATOR)] = list(_BETWEEN)
+        hexes[ord(_SEPARATOR)] = list(_BETWEEN)
+        self._hex_table = hexes.view(np.uint32).ravel()  # a character's four hex digits as one element
         head, os2 = font["head"], font["OS/2"]
         self._descriptor = (
             b"/Ascent %d /Descent %d /CapHeight %d /FontBBox [%d %d %d %d] /Flags 4 /ItalicAngle 0 /StemV %d"
@@ -126,8 +127,7 @@ class EmbeddedFont:
         points = _code_points(texts)
         if points is None:
             return [self.encode(text) for text in texts]
-        hexes = self._hex_table[np.minimum(points, len(self._hex_table) - 1)]
-        return (b"<" + hexes.tobytes() + b">").split(_BETWEEN[1:3])
+        return (b"<" + self._hex_table.take(points, mode="clip").tobytes() + b">").split(_BETWEEN[1:3])
 
     def widths_many(self, texts: Sequence[str], size: float) -> list[float]:
         """`width` of each text, for a table column: the advances summed per text from one running total over
@@ -135,7 +135,7 @@ class EmbeddedFont:
         points = _code_points(texts)
         if points is None:
             return [self.width(text, size) for text in texts]
-        advances = self._advance_table[np.minimum(points, len(self._advance_table) - 1)]
+        advances = self._advance_table.take(points, mode="clip")
         running = np.concatenate(([0], np.cumsum(advances)))
         breaks = np.flatnonzero(points == ord(_SEPARATOR))
         sums = running[np.append(breaks, len(points))] - running[np.concatenate(([0], breaks + 1))]
