@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from importlib import resources
 from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import Any
 
 from pypdf import PdfReader
@@ -158,7 +159,7 @@ class _Layout:
         self.rooms = [(w - 2 * _CELL_MARGIN) * MM if c in squeeze else None for c, w in enumerate(widths)]
         self._heads: dict[tuple[float, int], bytes] = {}
         self._baselines: dict[tuple[float, int], list[bytes]] = {}
-        self.numbers: dict[str, tuple[bytes, bytes]] = {}  # the "#" cells: 1, 2, 3... in every list
+        self._numbers: list[bytes] = []  # what follows the baseline in the "#" cells 1, 2, 3... of every list
         self.template = PdfTemplate({_CATALOG: b"<</Type /Catalog /Pages %d 0 R>>" % _PAGES,
                                      **self.regular.objects(_REGULAR), **self.bold.objects(_BOLD)},
                                     None, root=_CATALOG, info=_INFO)
@@ -208,35 +209,43 @@ class _Layout:
         return b"%.3f w\n" % (0.2 * MM) + b"\n".join(lines) + b" S\n"
 
     def body(self, columns: Sequence[Sequence[str]], memo: Sequence[dict[str, tuple[bytes, bytes]] | None]
-             ) -> list[list[bytes]]:
-        """A table body's cells, a column at a time, as the pieces of its rows that go between the row's baselines
-        (a row's baseline depends on the page it lands on; each of its cells names it): piece c ends cell c - 1
-        and starts cell c. Only the name, ID and vaccine cells can be wider than their column. A column whose
-        values repeat (dates, vaccines, dose numbers) lays each value out once per list, in `memo` (one dict
-        per such column, else None); the others are encoded, and measured, in one pass each."""
-        heads: list[list[bytes]] = []
-        tails: list[list[bytes]] = []
-        for c, texts in enumerate(columns):
+             ) -> list[tuple[Sequence[bytes], Sequence[bytes]]]:
+        """A table body's cells, a column at a time: per column, every row's text operators before and after the
+        row's baseline (which depends on the page the row lands on). `columns` are the texts of all columns but
+        the first, which numbers the rows (laid out once per process). Only the name, ID and vaccine cells can be
+        wider than their column. A column whose values repeat (dates, vaccines, dose numbers) lays each value out
+        once per list, in `memo` (one dict per such column, else None); the others are encoded, and measured, in
+        one pass each."""
+        count = len(columns[0])
+        if count > len(self._numbers):
+            self._numbers += self._column([str(i) for i in range(len(self._numbers) + 1, count + 1)],
+                                          self.xs[0], self.rooms[0])[1]
+        cells: list[tuple[Sequence[bytes], Sequence[bytes]]] = [([self._plain(self.xs[0])] * count,
+                                                                 self._numbers[:count])]
+        for c, texts in enumerate(columns, start=1):
             known = memo[c]
             if known is None:
-                head, tail = self._column(texts, self.xs[c], self.rooms[c])
+                cells.append(self._column(texts, self.xs[c], self.rooms[c]))
+                continue
+            x, room = self.xs[c], self.rooms[c]
+            new = list(set(texts).difference(known))
+            known.update(zip(new, zip(*self._column(new, x, room), strict=True), strict=True))
+            if room is None:  # never squeezed: every cell of the column starts alike
+                cells.append(([self._plain(x)] * len(texts), list(map(itemgetter(1), map(known.__getitem__, texts)))))
             else:
-                new = list(set(texts).difference(known))
-                known.update(zip(new, zip(*self._column(new, self.xs[c], self.rooms[c]), strict=True),
-                                 strict=True))
                 pairs = list(map(known.__getitem__, texts))
-                head, tail = [p[0] for p in pairs], [p[1] for p in pairs]
-            heads.append(head)
-            tails.append(tail)
-        return [heads[0], *(list(map(bytes.__add__, before, after)) for before, after in zip(tails[:-1], heads[1:], strict=True)),
-                tails[-1]]
+                cells.append((list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs))))
+        return cells
+
+    def _plain(self, x: bytes) -> bytes:
+        """What starts a regular 8 pt cell at `x` that is not squeezed."""
+        return self.cell(self.regular, b"F1", 8, "", x, None)[0]
 
     def _column(self, texts: Sequence[str], x: bytes, room: float | None) -> tuple[list[bytes], list[bytes]]:
         """`cell` of every text of a column: the texts encoded (and measured, when `room` can squeeze them)
         together; the few too wide for the column laid out one by one."""
         regular = self.regular
-        plain = self.cell(regular, b"F1", 8, "", x, None)[0]
-        heads = [plain] * len(texts)
+        heads = [self._plain(x)] * len(texts)
         tails = [_TAIL % code for code in regular.encode_many(texts)]
         if room is not None:
             for i, width in enumerate(regular.widths_many(texts, 8)):
@@ -244,13 +253,22 @@ class _Layout:
                     heads[i], tails[i] = self.cell(regular, b"F1", 8, texts[i], x, room)
         return heads, tails
 
-    def rows(self, top: float, pieces: Sequence[Sequence[bytes]]) -> bytes:
-        """The table's rows from `top` (mm): each row's pieces (from `body`) joined by the row's baseline."""
-        key = (top, len(pieces[0]))
+    def rows(self, top: float, cells: Sequence[tuple[Sequence[bytes], Sequence[bytes]]], start: int, stop: int
+             ) -> bytes:
+        """Rows `start` to `stop` of a body (from `body`) from `top` (mm): each cell's operators around its row's
+        baseline, laid into one list by slices (no bytes built per cell) and joined once."""
+        key = (top, stop - start)
         if key not in self._baselines:
             self._baselines[key] = [b"%.2f" % ((_HEIGHT - (y + _ROW / 2 + 0.3 * 8 / MM)) * MM)
                                     for y in (top + r * _ROW for r in range(key[1]))]
-        return b"".join(map(bytes.join, self._baselines[key], zip(*pieces, strict=True)))
+        baselines = self._baselines[key]
+        step = 3 * len(cells)
+        out = [b""] * (step * len(baselines))
+        for c, (heads, tails) in enumerate(cells):
+            out[3 * c::step] = heads[start:stop]
+            out[3 * c + 1::step] = baselines
+            out[3 * c + 2::step] = tails[start:stop]
+        return b"".join(out)
 
 
 @functools.cache
@@ -272,10 +290,10 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
         leaf_hashes = list(map(leaf_hash, columns.leaves()))
     if len(leaf_hashes) != len(columns):
         raise ValueError("one leaf hash per dose")
-    body = layout.body([[str(i) for i in range(1, len(columns) + 1)], columns.full_name, columns.dob,
-                        columns.national_id, columns.vaccine, list(map(str, columns.dose_number)),
-                        columns.vaccination_date, [leaf[:8].hex() for leaf in leaf_hashes]], memo=[
-        layout.numbers if c == 0 else {} if c in _REPEATING else None for c in range(len(_COLUMNS))])
+    body = layout.body([columns.full_name, columns.dob, columns.national_id, columns.vaccine,
+                        list(map(str, columns.dose_number)), columns.vaccination_date,
+                        [leaf[:8].hex() for leaf in leaf_hashes]],
+                       memo=[{} if c in _REPEATING else None for c in range(len(_COLUMNS))])
     intro = [b"/DeviceGray cs 0 g\n",
              layout.text(layout.bold, b"F2", 14, "DANH SÁCH XÁC NHẬN TIÊM CHỦNG / VACCINATION CONFIRMATION LIST",
                          _MARGIN, _MARGIN, 8, center=True)]
@@ -299,7 +317,7 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
         rows = min(fit, len(columns) - start)
         if rows > 0:
             content += [layout.table_head(top, rows),
-                        layout.rows(top + _HEAD_ROW, [piece[start:start + rows] for piece in body])]
+                        layout.rows(top + _HEAD_ROW, body, start, start + rows)]
             top += _HEAD_ROW + rows * _ROW
             start += rows
         if start >= len(columns):
