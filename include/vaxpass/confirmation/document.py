@@ -52,8 +52,12 @@ class ConfirmedDose:
 
 
 _FIELDS = tuple(f.name for f in fields(ConfirmedDose))
+_FIELDS_SORTED = sorted(_FIELDS)
 # a leaf's text with a slot per value, the keys in the order and form `_LEAF_JSON` writes them
-_LEAF_FORMAT = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in sorted(_FIELDS)) + "}"
+# a leaf's text around its values: the keys in the order and form `_LEAF_JSON` writes them, then a newline
+# (never in a leaf: JSON escapes it) to split the leaves of a list on
+_LEAF_TEXT = ["{" + encode_basestring(_FIELDS_SORTED[0]) + ":",
+              *("," + encode_basestring(name) + ":" for name in _FIELDS_SORTED[1:]), "}\n"]
 
 
 def _json_values(column: Sequence[Any]) -> list[str]:
@@ -95,9 +99,15 @@ class DoseColumns:
         return ConfirmedDose(*(getattr(self, name)[index] for name in _FIELDS))
 
     def leaves(self) -> list[bytes]:
-        """Every dose's `ConfirmedDose.leaf()`: each column's values encoded in one pass, then one format a dose."""
-        columns = [_json_values(getattr(self, name)) for name in sorted(_FIELDS)]
-        return [(_LEAF_FORMAT % values).encode() for values in zip(*columns, strict=True)]
+        """Every dose's `ConfirmedDose.leaf()`, with no Python step per dose: each column's values encoded in one
+        pass, laid with the keys into one list by slices, joined, encoded and split once."""
+        count, step = len(self), len(_LEAF_TEXT) + len(_FIELDS_SORTED)
+        parts: list[str] = [""] * (step * count)
+        for k, text in enumerate(_LEAF_TEXT):
+            parts[2 * k::step] = [text] * count
+        for k, name in enumerate(_FIELDS_SORTED):
+            parts[2 * k + 1::step] = _json_values(getattr(self, name))
+        return "".join(parts).encode().split(b"\n")[:count]
 
 
 @dataclass(frozen=True)
