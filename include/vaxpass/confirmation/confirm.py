@@ -69,7 +69,7 @@ def _doses(rows: Sequence[Sequence[Any]], to_date: Callable[[Any], date | None] 
     missing national ID, the raw vaccine name for an unmapped one, a missing value is empty (0 for the dose).
     `to_date`: the dates are as the driver gave them, and this reads them as SQLAlchemy would."""
     if not rows:
-        return DoseColumns(*([] for _ in range(10)))
+        return DoseColumns.of([])
     ids, keys, names, dobs, national_ids, passports, products, raw_vaccines, numbers, dates, lots, hashes = (
         zip(*rows, strict=True))
     return DoseColumns(

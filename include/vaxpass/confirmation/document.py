@@ -53,7 +53,6 @@ class ConfirmedDose:
 
 _FIELDS = tuple(f.name for f in fields(ConfirmedDose))
 _FIELDS_SORTED = sorted(_FIELDS)
-# a leaf's text with a slot per value, the keys in the order and form `_LEAF_JSON` writes them
 # a leaf's text around its values: the keys in the order and form `_LEAF_JSON` writes them, then a newline
 # (never in a leaf: JSON escapes it) to split the leaves of a list on
 _LEAF_TEXT = ["{" + encode_basestring(_FIELDS_SORTED[0]) + ":",
@@ -73,9 +72,9 @@ def _json_values(column: Sequence[Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class DoseColumns:
-    """A list's doses column by column, in list order: the confirm stage reads, leafs and lays out a site's
-    doses a column at a time, where an object, a JSON encoding and a dozen cell layouts per dose were two thirds
-    of the stage. `dose[i]` is the `ConfirmedDose` it stands for."""
+    """A list's doses column by column, in list order: the confirm stage reads a site's doses, writes their
+    leaves and lays out their rows a column at a time, where an object, a JSON encoding and eight cell layouts
+    per dose were two thirds of the stage. `columns[i]` is the i-th `ConfirmedDose`."""
 
     record_id: Sequence[int]
     source_key: Sequence[str]
@@ -218,14 +217,12 @@ class _Layout:
                   for x in (*self.lefts, self.right)]
         return b"%.3f w\n" % (0.2 * MM) + b"\n".join(lines) + b" S\n"
 
-    def body(self, columns: Sequence[Sequence[str]], memo: Sequence[dict[str, tuple[bytes, bytes]] | None]
-             ) -> list[tuple[Sequence[bytes], Sequence[bytes]]]:
+    def body(self, columns: Sequence[Sequence[str]]) -> list[tuple[Sequence[bytes], Sequence[bytes]]]:
         """A table body's cells, a column at a time: per column, every row's text operators before and after the
         row's baseline (which depends on the page the row lands on). `columns` are the texts of all columns but
         the first, which numbers the rows (laid out once per process). Only the name, ID and vaccine cells can be
-        wider than their column. A column whose values repeat (dates, vaccines, dose numbers) lays each value out
-        once per list, in `memo` (one dict per such column, else None); the others are encoded, and measured, in
-        one pass each."""
+        wider than their column. A column whose values repeat (dates, vaccines, dose numbers) lays out each of
+        its distinct values once; the others are encoded, and measured, in one pass each."""
         count = len(columns[0])
         if count > len(self._numbers):
             self._numbers += self._column([str(i) for i in range(len(self._numbers) + 1, count + 1)],
@@ -233,13 +230,12 @@ class _Layout:
         cells: list[tuple[Sequence[bytes], Sequence[bytes]]] = [([self._plain(self.xs[0])] * count,
                                                                  self._numbers[:count])]
         for c, texts in enumerate(columns, start=1):
-            known = memo[c]
-            if known is None:
-                cells.append(self._column(texts, self.xs[c], self.rooms[c]))
-                continue
             x, room = self.xs[c], self.rooms[c]
-            new = list(set(texts).difference(known))
-            known.update(zip(new, zip(*self._column(new, x, room), strict=True), strict=True))
+            if c not in _REPEATING:
+                cells.append(self._column(texts, x, room))
+                continue
+            distinct = list(set(texts))
+            known = dict(zip(distinct, zip(*self._column(distinct, x, room), strict=True), strict=True))
             if room is None:  # never squeezed: every cell of the column starts alike
                 cells.append(([self._plain(x)] * len(texts), list(map(itemgetter(1), map(known.__getitem__, texts)))))
             else:
@@ -302,8 +298,7 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
         raise ValueError("one leaf hash per dose")
     body = layout.body([columns.full_name, columns.dob, columns.national_id, columns.vaccine,
                         list(map(str, columns.dose_number)), columns.vaccination_date,
-                        [leaf[:8].hex() for leaf in leaf_hashes]],
-                       memo=[{} if c in _REPEATING else None for c in range(len(_COLUMNS))])
+                        [leaf[:8].hex() for leaf in leaf_hashes]])
     intro = [b"/DeviceGray cs 0 g\n",
              layout.text(layout.bold, b"F2", 14, "DANH SÁCH XÁC NHẬN TIÊM CHỦNG / VACCINATION CONFIRMATION LIST",
                          _MARGIN, _MARGIN, 8, center=True)]
