@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
+import unicodedata
+import zlib
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -10,7 +14,13 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from pypdf import PdfReader
 
-from vaxpass.confirmation.document import ConfirmationHeader, ConfirmedDose, render_confirmation, root_of
+from vaxpass.confirmation.document import (
+    ConfirmationHeader,
+    ConfirmedDose,
+    DoseColumns,
+    render_confirmation,
+    root_of,
+)
 from vaxpass.signing.keystore import load_signer
 from vaxpass.signing.merkle import MerkleTree, verify_inclusion
 from vaxpass.signing.pades import PadesSigner, validate_pdf
@@ -103,3 +113,43 @@ def test_signed_list_is_valid_for_pdfsig(tmp_path: Path) -> None:
     out = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(tmp_path / "bad.pdf")], capture_output=True,
                          text=True).stdout
     assert "Digest Mismatch" in out or "Signature is Invalid" in out, out
+
+
+ODD_NAMES = ["Nguyễn Văn An", unicodedata.normalize("NFD", "Trần Thị Đào"), "Tôn Nữ Hoàng Phương Nguyễn Thị Thanh Xuân Đặng",
+             "\u0301Lê Hòa", "Lê \"Hoàng\" Hòa\\", "", "王小明 😀", "Ａｂｃ", "x" * 60]
+
+
+@pytest.mark.parametrize(("names", "digest"), [
+    (ODD_NAMES, "36744af65d70884dfe6d4d02006d898e17942cbc58fccf0eb65c7154990359c8"),
+    ([*ODD_NAMES[:7], "Line\nBreak", *ODD_NAMES[7:]],  # a newline in a name: that column goes cell by cell
+     "0a165974e3a9c7ab503ede431dba5146fce2e52e082ee500540c468b9e81aa7d")])
+def test_page_contents_are_those_of_the_cell_by_cell_layout(names: list[str], digest: str) -> None:
+    """The table is laid out a column at a time; its pages must stay byte for byte those the cell-by-cell layout
+    wrote (digests pinned from it): decomposed and odd names, glyphs the font lacks, squeezed names, IDs and
+    vaccines, empty cells, repeating dates."""
+    vaccines = ["Vero Cell", "Comirnaty", "COVID-19 Vaccine AstraZeneca (ChAdOx1-S recombinant) long", "", "Spikevax"]
+    doses = [ConfirmedDose(i, f"k{i}", names[i % len(names)],
+                           f"19{50 + i % 40}-0{1 + i % 9}-1{i % 10}" if i % 13 else "",
+                           ["001190000002", "B1234567", "", "0011900000020011900000020011900000020"][i % 4],
+                           vaccines[i % len(vaccines)], i % 4, f"2021-09-0{1 + i % 9}", f"LOT{i % 3}", f"{i:064x}")
+             for i in range(1, 131)]
+    tree = MerkleTree.build([d.leaf() for d in doses])
+    pdf = render_confirmation(HEADER, doses, tree.root, tree.levels[0])
+    assert pdf == render_confirmation(HEADER, DoseColumns.of(doses), tree.root)
+    streams = re.findall(rb"/Filter /FlateDecode /Length \d+>>\nstream\n(.*?)\nendstream", pdf, re.S)
+    pages = [page for page in map(zlib.decompress, streams) if page.startswith(b"/DeviceGray")]
+    assert len(pages) == 4 and hashlib.sha256(b"".join(pages)).hexdigest() == digest
+
+
+def test_leaves_of_columns_are_each_dose_leaf() -> None:
+    """`DoseColumns.leaves` writes the JSON itself; it must be `json.dumps`'s for any text (quotes, controls,
+    separators JSON leaves alone, astral characters) and for values that are not plain strings or ints."""
+    odd = ["", "a\"b\\c", "\x00\x1f\t\n\r\x7f", "\u2028\u2029", "😀 Đặng", unicodedata.normalize("NFD", "Đào")]
+    doses = [ConfirmedDose(i, odd[i % 6], odd[(i + 1) % 6], odd[(i + 2) % 6], odd[(i + 3) % 6], odd[(i + 4) % 6],
+                           i % 5, odd[(i + 5) % 6], odd[i % 6], "f" * 64) for i in range(12)]
+    odd_kinds = [*doses, ConfirmedDose(12, "k", "n", "", "", "", True, "", "", "h")]  # a bool: JSON true
+    for batch in (doses, odd_kinds):
+        columns = DoseColumns.of(batch)
+        assert columns.leaves() == [d.leaf() for d in batch]
+        assert [columns[i] for i in range(len(columns))] == batch
+    assert DoseColumns.of([]).leaves() == []

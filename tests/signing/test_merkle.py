@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from vaxpass.signing.merkle import MerkleTree, leaf_hash, node_hash, verify_inclusion
@@ -61,3 +63,9 @@ def test_all_proofs_in_one_pass_equal_each_proof_and_verify(n: int) -> None:
     assert proofs == [tree.proof(i) for i in range(n)]
     assert tree.hex_proofs() == [[h.hex() for h in p] for p in proofs]
     assert all(verify_inclusion(d, i, n, proofs[i], tree.root) for i, d in enumerate(data(n)))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 64, 97, 1000])
+def test_json_proofs_are_the_json_of_each_hex_proof(n: int) -> None:
+    tree = MerkleTree.build(data(n))
+    assert list(tree.json_proofs()) == [json.dumps(p) for p in tree.hex_proofs()]

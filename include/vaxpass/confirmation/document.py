@@ -12,12 +12,16 @@ import io
 import json
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from importlib import resources
+from json.encoder import encode_basestring
+from operator import itemgetter
+from typing import Any
 
 from pypdf import PdfReader
 
+from vaxpass.signing.merkle import leaf_hash
 from vaxpass.signing.pdfpage import MM, EmbeddedFont, PdfTemplate, pdf_stream, pdf_text_string
 
 FONTS = resources.files("vaxpass.signing").joinpath("fonts")
@@ -45,6 +49,64 @@ class ConfirmedDose:
     def leaf(self) -> bytes:
         """Canonical bytes of the record (sorted-key JSON): what the Merkle leaf hashes."""
         return _LEAF_JSON.encode(self.__dict__).encode()
+
+
+_FIELDS = tuple(f.name for f in fields(ConfirmedDose))
+_FIELDS_SORTED = sorted(_FIELDS)
+# a leaf's text around its values: the keys in the order and form `_LEAF_JSON` writes them, then a newline
+# (never in a leaf: JSON escapes it) to split the leaves of a list on
+_LEAF_TEXT = ["{" + encode_basestring(_FIELDS_SORTED[0]) + ":",
+              *("," + encode_basestring(name) + ":" for name in _FIELDS_SORTED[1:]), "}\n"]
+
+
+def _json_values(column: Sequence[Any]) -> list[str]:
+    """Each value's JSON text as `_LEAF_JSON` writes it inside a leaf: strings through the very escaper its C
+    encoder calls (`ensure_ascii=False`), plain ints as its `int.__repr__`, anything else through the encoder."""
+    kinds = set(map(type, column))
+    if kinds <= {str}:
+        return list(map(encode_basestring, column))
+    if kinds <= {int}:
+        return list(map(int.__repr__, column))
+    return list(map(_LEAF_JSON.encode, column))
+
+
+@dataclass(frozen=True)
+class DoseColumns:
+    """A list's doses column by column, in list order: the confirm stage reads a site's doses, writes their
+    leaves and lays out their rows a column at a time, where an object, a JSON encoding and eight cell layouts
+    per dose were two thirds of the stage. `columns[i]` is the i-th `ConfirmedDose`."""
+
+    record_id: Sequence[int]
+    source_key: Sequence[str]
+    full_name: Sequence[str]
+    dob: Sequence[str]
+    national_id: Sequence[str]
+    vaccine: Sequence[str]
+    dose_number: Sequence[int]
+    vaccination_date: Sequence[str]
+    lot: Sequence[str]
+    content_hash: Sequence[str]
+
+    @classmethod
+    def of(cls, doses: Sequence[ConfirmedDose]) -> DoseColumns:
+        return cls(*([getattr(d, name) for d in doses] for name in _FIELDS))
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+    def __getitem__(self, index: int) -> ConfirmedDose:
+        return ConfirmedDose(*(getattr(self, name)[index] for name in _FIELDS))
+
+    def leaves(self) -> list[bytes]:
+        """Every dose's `ConfirmedDose.leaf()`, with no Python step per dose: each column's values encoded in one
+        pass, laid with the keys into one list by slices, joined, encoded and split once."""
+        count, step = len(self), len(_LEAF_TEXT) + len(_FIELDS_SORTED)
+        parts: list[str] = [""] * (step * count)
+        for k, text in enumerate(_LEAF_TEXT):
+            parts[2 * k::step] = [text] * count
+        for k, name in enumerate(_FIELDS_SORTED):
+            parts[2 * k + 1::step] = _json_values(getattr(self, name))
+        return "".join(parts).encode().split(b"\n")[:count]
 
 
 @dataclass(frozen=True)
@@ -83,6 +145,7 @@ def root_of(pdf: bytes) -> tuple[bytes, int]:
 # A4 landscape in mm, laid out as fpdf2 did: 10 mm margins, a page break 15 mm above the bottom edge
 _WIDTH, _HEIGHT, _MARGIN, _BREAK, _CELL_MARGIN = 297.0, 210.0, 10.0, 15.0, 1.0
 _ROW, _HEAD_ROW = 5.0, 6.0
+_TAIL = b" Td %s Tj ET\n"  # a cell's text operators after its baseline, unless squeezed
 # object numbers: the catalog and the two fonts are shared by every list; the page tree, the info and one
 # page plus its content per page are each list's own
 _CATALOG, _REGULAR, _BOLD, _PAGES, _INFO, _FIRST_PAGE = 1, 2, 7, 12, 13, 14
@@ -104,7 +167,8 @@ class _Layout:
         squeeze = {1, 3, 4}  # name, ID, vaccine: the only cells that can be wider than their column
         self.rooms = [(w - 2 * _CELL_MARGIN) * MM if c in squeeze else None for c, w in enumerate(widths)]
         self._heads: dict[tuple[float, int], bytes] = {}
-        self.numbers: dict[str, tuple[bytes, bytes]] = {}  # the "#" cells: 1, 2, 3... in every list
+        self._baselines: dict[tuple[float, int], list[bytes]] = {}
+        self._numbers: list[bytes] = []  # what follows the baseline in the "#" cells 1, 2, 3... of every list
         self.template = PdfTemplate({_CATALOG: b"<</Type /Catalog /Pages %d 0 R>>" % _PAGES,
                                      **self.regular.objects(_REGULAR), **self.bold.objects(_BOLD)},
                                     None, root=_CATALOG, info=_INFO)
@@ -129,7 +193,7 @@ class _Layout:
             if width > room:
                 return (b"BT /%s %.2f Tf %.1f Tz %s " % (tag, size, 100 * room / width, x),
                         b" Td %s Tj 100 Tz ET\n" % code)
-        return b"BT /%s %.2f Tf %s " % (tag, size, x), b" Td %s Tj ET\n" % code
+        return b"BT /%s %.2f Tf %s " % (tag, size, x), _TAIL % code
 
     def table_head(self, top: float, rows: int) -> bytes:
         """The grid and the title row of a table at `top` of `rows` rows: the same on every full page."""
@@ -153,24 +217,63 @@ class _Layout:
                   for x in (*self.lefts, self.right)]
         return b"%.3f w\n" % (0.2 * MM) + b"\n".join(lines) + b" S\n"
 
-    def rows(self, top: float, rows: Sequence[tuple[str, ...]], memo: Sequence[dict[str, tuple[bytes, bytes]] | None]
+    def body(self, columns: Sequence[Sequence[str]]) -> list[tuple[Sequence[bytes], Sequence[bytes]]]:
+        """A table body's cells, a column at a time: per column, every row's text operators before and after the
+        row's baseline (which depends on the page the row lands on). `columns` are the texts of all columns but
+        the first, which numbers the rows (laid out once per process). Only the name, ID and vaccine cells can be
+        wider than their column. A column whose values repeat (dates, vaccines, dose numbers) lays out each of
+        its distinct values once; the others are encoded, and measured, in one pass each."""
+        count = len(columns[0])
+        if count > len(self._numbers):
+            self._numbers += self._column([str(i) for i in range(len(self._numbers) + 1, count + 1)],
+                                          self.xs[0], self.rooms[0])[1]
+        cells: list[tuple[Sequence[bytes], Sequence[bytes]]] = [([self._plain(self.xs[0])] * count,
+                                                                 self._numbers[:count])]
+        for c, texts in enumerate(columns, start=1):
+            x, room = self.xs[c], self.rooms[c]
+            if c not in _REPEATING:
+                cells.append(self._column(texts, x, room))
+                continue
+            distinct = list(set(texts))
+            known = dict(zip(distinct, zip(*self._column(distinct, x, room), strict=True), strict=True))
+            if room is None:  # never squeezed: every cell of the column starts alike
+                cells.append(([self._plain(x)] * len(texts), list(map(itemgetter(1), map(known.__getitem__, texts)))))
+            else:
+                pairs = list(map(known.__getitem__, texts))
+                cells.append((list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs))))
+        return cells
+
+    def _plain(self, x: bytes) -> bytes:
+        """What starts a regular 8 pt cell at `x` that is not squeezed."""
+        return self.cell(self.regular, b"F1", 8, "", x, None)[0]
+
+    def _column(self, texts: Sequence[str], x: bytes, room: float | None) -> tuple[list[bytes], list[bytes]]:
+        """`cell` of every text of a column: the texts encoded (and measured, when `room` can squeeze them)
+        together; the few too wide for the column laid out one by one."""
+        regular = self.regular
+        heads = [self._plain(x)] * len(texts)
+        tails = [_TAIL % code for code in regular.encode_many(texts)]
+        if room is not None:
+            for i, width in enumerate(regular.widths_many(texts, 8)):
+                if width > room:
+                    heads[i], tails[i] = self.cell(regular, b"F1", 8, texts[i], x, room)
+        return heads, tails
+
+    def rows(self, top: float, cells: Sequence[tuple[Sequence[bytes], Sequence[bytes]]], start: int, stop: int
              ) -> bytes:
-        """The table's body from `top` (mm): only the name, ID and vaccine cells can be wider than their column.
-        A cell is laid out without its row's baseline, so the cells of a column whose values repeat (dates,
-        vaccines, dose numbers) are laid out once per list, in `memo` (one dict per such column, else None)."""
-        out: list[bytes] = []
-        regular, xs, rooms = self.regular, self.xs, self.rooms
-        for r, cells in enumerate(rows):
-            y = top + r * _ROW
-            baseline = b"%.2f" % ((_HEIGHT - (y + _ROW / 2 + 0.3 * 8 / MM)) * MM)
-            for c, text in enumerate(cells):
-                known = memo[c]
-                pieces = None if known is None else known.get(text)
-                if pieces is None:
-                    pieces = self.cell(regular, b"F1", 8, text, xs[c], rooms[c])
-                    if known is not None:
-                        known[text] = pieces
-                out += (pieces[0], baseline, pieces[1])
+        """Rows `start` to `stop` of a body (from `body`) from `top` (mm): each cell's operators around its row's
+        baseline, laid into one list by slices (no bytes built per cell) and joined once."""
+        key = (top, stop - start)
+        if key not in self._baselines:
+            self._baselines[key] = [b"%.2f" % ((_HEIGHT - (y + _ROW / 2 + 0.3 * 8 / MM)) * MM)
+                                    for y in (top + r * _ROW for r in range(key[1]))]
+        baselines = self._baselines[key]
+        step = 3 * len(cells)
+        out = [b""] * (step * len(baselines))
+        for c, (heads, tails) in enumerate(cells):
+            out[3 * c::step] = heads[start:stop]
+            out[3 * c + 1::step] = baselines
+            out[3 * c + 2::step] = tails[start:stop]
         return b"".join(out)
 
 
@@ -179,8 +282,8 @@ def _layout() -> _Layout:
     return _Layout()
 
 
-def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDose], merkle_root: bytes,
-                        leaf_hashes: Sequence[bytes] | None = None) -> bytes:
+def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDose] | DoseColumns,
+                        merkle_root: bytes, leaf_hashes: Sequence[bytes] | None = None) -> bytes:
     """The unsigned PDF; `merkle_root` is the RFC 9162 root over `[d.leaf() for d in doses]` in this order
     (`leaf_hashes`, when given, are that tree's leaf hashes, so they need not be computed again).
 
@@ -188,10 +291,14 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
     was three quarters of the confirm stage. Each row is a few text operators; the rules are drawn once per
     page; the fonts are the same objects in every list."""
     layout = _layout()
+    columns = doses if isinstance(doses, DoseColumns) else DoseColumns.of(doses)
     if leaf_hashes is None:
-        leaf_hashes = [hashlib.sha256(b"\x00" + d.leaf()).digest() for d in doses]
-    body = [(str(i), d.full_name, d.dob, d.national_id, d.vaccine, str(d.dose_number), d.vaccination_date,
-             leaf[:8].hex()) for i, (d, leaf) in enumerate(zip(doses, leaf_hashes, strict=True), start=1)]
+        leaf_hashes = list(map(leaf_hash, columns.leaves()))
+    if len(leaf_hashes) != len(columns):
+        raise ValueError("one leaf hash per dose")
+    body = layout.body([columns.full_name, columns.dob, columns.national_id, columns.vaccine,
+                        list(map(str, columns.dose_number)), columns.vaccination_date,
+                        [leaf[:8].hex() for leaf in leaf_hashes]])
     intro = [b"/DeviceGray cs 0 g\n",
              layout.text(layout.bold, b"F2", 14, "DANH SÁCH XÁC NHẬN TIÊM CHỦNG / VACCINATION CONFIRMATION LIST",
                          _MARGIN, _MARGIN, 8, center=True)]
@@ -207,19 +314,18 @@ def render_confirmation(header: ConfirmationHeader, doses: Sequence[ConfirmedDos
               (layout.bold, b"F2", merkle_root.hex()),
               (layout.regular, b"F1", "Thủ trưởng cơ sở ký số xác nhận danh sách trên / The head of facility "
                                       "digitally signs this list (PAdES).")]
-    memo: list[dict[str, tuple[bytes, bytes]] | None] = [{} if c in _REPEATING else None for c in range(len(_COLUMNS))]
-    memo[0] = layout.numbers
     pages: list[bytes] = []
     content = intro
     start = 0
     while True:
         fit = max(0, int((bottom - top - _HEAD_ROW) // _ROW))
-        chunk = body[start:start + fit]
-        if chunk:
-            content += [layout.table_head(top, len(chunk)), layout.rows(top + _HEAD_ROW, chunk, memo)]
-            top += _HEAD_ROW + len(chunk) * _ROW
-            start += len(chunk)
-        if start >= len(body):
+        rows = min(fit, len(columns) - start)
+        if rows > 0:
+            content += [layout.table_head(top, rows),
+                        layout.rows(top + _HEAD_ROW, body, start, start + rows)]
+            top += _HEAD_ROW + rows * _ROW
+            start += rows
+        if start >= len(columns):
             if top + 3 + 5 * len(footer) > bottom:  # the footer on a page of its own
                 pages.append(b"".join(content))
                 content, top = [b"/DeviceGray cs 0 g\n"], _MARGIN

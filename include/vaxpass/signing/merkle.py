@@ -10,7 +10,7 @@ odd last node promoted unchanged reproduces.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -73,6 +73,26 @@ class MerkleTree:
     def hex_proofs(self) -> list[list[str]]:
         """`proofs()` in hex; each node is converted once, not once for every leaf whose path it is on."""
         return _paths([[h.hex() for h in level] for level in self.levels])
+
+
+    def json_proofs(self) -> Iterator[str]:
+        """Every leaf's audit path as the JSON text of its hex list (`json.dumps(hex_proofs()[i])`), in leaf
+        order: the form the ops store keeps. The two leaves under a node share the path above it, so the path
+        above each node of the second level is written once, top down, and each leaf adds its sibling."""
+        hexes = [[h.hex() for h in level] for level in self.levels]
+        above = [""]  # the root's: nothing
+        for level in reversed(hexes[1:-1]):
+            count = len(level)
+            above = [(f', "{level[node ^ 1]}"' if node ^ 1 < count else "") + above[node >> 1]
+                     for node in range(count)]
+        leaves = hexes[0]
+        count = len(leaves)
+        for leaf in range(count):
+            rest = above[leaf >> 1]
+            if leaf ^ 1 < count:
+                yield f'["{leaves[leaf ^ 1]}"{rest}]'
+            else:
+                yield f"[{rest[2:]}]"
 
 
 def _paths(levels: Sequence[Sequence[T]]) -> list[list[T]]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 
+import numpy as np
 from fontTools import subset
 from fontTools.ttLib import TTFont
 
@@ -33,6 +34,22 @@ def pdf_stream(entries: bytes, data: bytes, *, compress: bool = True) -> bytes:
 def pdf_text_string(text: str) -> bytes:
     """A PDF text string for any Unicode text: UTF-16BE with its byte order mark, written in hex."""
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode("ascii") + b">"
+
+
+_SEPARATOR = "\n"
+_BETWEEN = b">||<"  # four bytes, as a glyph's hex: the end of one text's hex string, the start of the next's
+
+
+def _code_points(texts: Sequence[str]) -> np.ndarray | None:
+    """The code points of the texts in NFC, joined by newlines; None when there are none or one holds a newline
+    itself. A newline neither composes nor reorders with what is around it (a starter with no composition),
+    so the NFC of the joined texts is each text's NFC, joined."""
+    joined = _SEPARATOR.join(texts)
+    if not texts or joined.count(_SEPARATOR) != len(texts) - 1:
+        return None
+    if not joined.isascii():
+        joined = unicodedata.normalize("NFC", joined)
+    return np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 class _Glyphs(dict[int, str]):
@@ -73,6 +90,16 @@ class EmbeddedFont:
             unicode_of.setdefault(gid[name], char)
         self._unicode_of = unicode_of
         self._glyphs = _Glyphs({ord(c): code for c, code in self._codes.items()})  # for str.translate
+        # for `encode_many` and `widths_many`: the glyph id in hex and the advance, by code point; the last
+        # entry stands for every code point past the table (.notdef); the newline's hex is `_BETWEEN`
+        size = max(map(ord, self._codes)) + 2
+        hexes = np.full((size, 4), list(b"0000"), dtype=np.uint8)
+        self._advance_table = np.full(size, self._widths[0], dtype=np.int64)
+        for char, code in self._codes.items():
+            hexes[ord(char)] = list(code.encode("ascii"))
+            self._advance_table[ord(char)] = self._advance[char]
+        hexes[ord(_SEPARATOR)] = list(_BETWEEN)
+        self._hex_table = hexes.view(np.uint32).ravel()  # a character's four hex digits as one element
         head, os2 = font["head"], font["OS/2"]
         self._descriptor = (
             b"/Ascent %d /Descent %d /CapHeight %d /FontBBox [%d %d %d %d] /Flags 4 /ItalicAngle 0 /StemV %d"
@@ -93,6 +120,26 @@ class EmbeddedFont:
             text = unicodedata.normalize("NFC", text)
         advance: Callable[[str, int], int] = self._advance.get
         return sum(map(advance, text, repeat(self._widths[0]))) * size / 1000
+
+    def encode_many(self, texts: Sequence[str]) -> list[bytes]:
+        """`encode` of each text, for a table column: the texts joined, normalised once and looked up in a
+        table of glyph ids in hex (`str.translate` makes an int object per non-Latin-1 character), split after."""
+        points = _code_points(texts)
+        if points is None:
+            return [self.encode(text) for text in texts]
+        return (b"<" + self._hex_table.take(points, mode="clip").tobytes() + b">").split(_BETWEEN[1:3])
+
+    def widths_many(self, texts: Sequence[str], size: float) -> list[float]:
+        """`width` of each text, for a table column: the advances summed per text from one running total over
+        the texts joined (the sums are whole numbers, so each width is the float `width` computes)."""
+        points = _code_points(texts)
+        if points is None:
+            return [self.width(text, size) for text in texts]
+        advances = self._advance_table.take(points, mode="clip")
+        running = np.concatenate(([0], np.cumsum(advances)))
+        breaks = np.flatnonzero(points == ord(_SEPARATOR))
+        sums = running[np.append(breaks, len(points))] - running[np.concatenate(([0], breaks + 1))]
+        return [total * size / 1000 for total in sums.tolist()]
 
     def objects(self, first: int) -> dict[int, bytes]:
         """The font's five objects, numbered from `first` (the Type0 font itself is `first`)."""
