@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -48,6 +49,10 @@ ROWS_RESULT_FORMAT: dict[str, Any] = {
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _suites: dict[str, ExpectationSuite] = {}
+# The metric dependency graph of each expectation, by what it is built from (see `_dependency_graphs_reused`):
+# the key → per expectation, its configuration and the edges of its graph.
+_graphs: dict[str, list[tuple[Any, list[Any]]]] = {}
+_GRAPHS_KEPT = 8  # suite versions × run dates × result formats one process sees; more is a test run: start over
 
 
 class RuleExecutionError(VaxpassError):
@@ -165,7 +170,7 @@ def _validate(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any],
 
         validator = Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": work},
                               result_format=result_format)
-        with _configurations_memoised(), older_objects_frozen():
+        with _configurations_memoised(), _dependency_graphs_reused(), older_objects_frozen():
             return validator.validate_expectation_suite(_suite(spec), {**STATIC_PARAMETERS, **parameters})
 
 
@@ -195,6 +200,56 @@ def _configurations_memoised() -> Iterator[None]:
         yield
     finally:
         Expectation.configuration = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _dependency_graphs_reused() -> Iterator[None]:
+    """Each expectation's metric dependency graph is built once per process, not once per batch.
+
+    Before it computes anything, GE's validator builds, per expectation, the graph of the metrics it needs
+    (`_generate_metric_dependency_subgraphs_for_each_expectation_configuration`): a deep copy of the
+    configuration with the batch id, its validation dependencies, and thousands of MetricConfigurations, each
+    hashing its kwargs into an id (deep copies, JSON conversion, pydantic) — about half of GE's time on a site's
+    batch. The graph depends on the configurations (the suite with its parameters substituted), the runtime
+    configuration (the result format), the batch id (the same for every batch here: the data source, asset and
+    batch definition are fixed) and the execution engine's type, never on the data; with those as the key, a
+    graph built for one site stands for all the others. What GE goes on to do with it only reads it: resolving
+    reads the metric configurations (their kwargs are checked unchanged by the tests), the suite-level graph and
+    the list of processed configurations are new per batch (GE removes from that list), and the results are
+    built from fresh Expectation objects. A build that reported an error is not kept. Like
+    `_configurations_memoised`, the patch lives only inside a validation (under `_lock`) and GE's method is put
+    back afterwards."""
+    from great_expectations.validator.validation_graph import ExpectationValidationGraph, ValidationGraph
+    from great_expectations.validator.validator import Validator as ValidatorV0
+
+    name = "_generate_metric_dependency_subgraphs_for_each_expectation_configuration"
+    original = ValidatorV0.__dict__[name]
+
+    def generate(self: Any, expectation_configurations: list[Any], processed_configurations: list[Any],
+                 catch_exceptions: bool, runtime_configuration: dict[str, Any] | None = None) -> Any:
+        key = json.dumps([[c.to_json_dict() for c in expectation_configurations], runtime_configuration,
+                          catch_exceptions, self.active_batch_id, type(self._execution_engine).__qualname__],
+                         sort_keys=True, default=repr)
+        graphs = _graphs.get(key)
+        if graphs is None:
+            built = original(self, expectation_configurations, processed_configurations, catch_exceptions,
+                             runtime_configuration)
+            if built[1]:  # some expectation's graph could not be built: its error result is this batch's own
+                return built
+            if len(_graphs) >= _GRAPHS_KEPT:
+                _graphs.clear()
+            _graphs[key] = [(g.configuration, list(g.graph.edges)) for g in built[0]]
+            return built
+        processed_configurations.extend(configuration for configuration, _ in graphs)
+        return ([ExpectationValidationGraph(configuration=configuration, graph=ValidationGraph(
+                    execution_engine=self._execution_engine, edges=list(edges))) for configuration, edges in graphs],
+                [], processed_configurations)
+
+    setattr(ValidatorV0, name, generate)
+    try:
+        yield
+    finally:
+        setattr(ValidatorV0, name, original)
 
 
 def _details(spec: SuiteSpec, result: ExpectationSuiteValidationResult) -> list[tuple[int, bool, dict[str, Any]]]:
