@@ -92,17 +92,24 @@ def _graph_snapshot() -> list[Any]:
 
 
 @pytest.mark.parametrize("ge_rows", [False, True])
-def test_reused_dependency_graphs_change_no_result_and_are_not_changed(spec: SuiteSpec, ge_rows: bool,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reused_graphs_and_dependencies_change_no_result_and_are_not_changed(spec: SuiteSpec, ge_rows: bool,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
     from great_expectations.validator.validator import Validator
 
     name = "_generate_metric_dependency_subgraphs_for_each_expectation_configuration"
-    ges_method = Validator.__dict__[name]
+    ges_methods = [Validator.__dict__[name], ColumnMapExpectation.__dict__["get_validation_dependencies"],
+                   ColumnPairMapExpectation.__dict__["get_validation_dependencies"]]
     batches = [judged(make_batch(800, seed=seed, fault_rate=0.2)[0], spec, date(2023, 1, 1)) for seed in (1, 2, 3)]
     engine._graphs.clear()
-    fast = [engine.run_suite(spec, work, run_parameters(date(2023, 1, 1)), ge_rows=ge_rows) for work in batches]
-    assert Validator.__dict__[name] is ges_method  # put back
+    engine._dependencies.clear()
+    fast = [engine.run_suite(spec, batches[0], run_parameters(date(2023, 1, 1)), ge_rows=ge_rows)]
+    after_one = len(engine._dependencies)
+    fast += [engine.run_suite(spec, work, run_parameters(date(2023, 1, 1)), ge_rows=ge_rows) for work in batches[1:]]
+    assert ges_methods == [Validator.__dict__[name], ColumnMapExpectation.__dict__["get_validation_dependencies"],
+                           ColumnPairMapExpectation.__dict__["get_validation_dependencies"]]  # put back
     assert len(engine._graphs) == 1  # built for the first batch, reused for the others
+    assert len(engine._dependencies) == after_one == len(spec.rules)  # once per expectation, not per batch
     kept = _graph_snapshot()
     engine.run_suite(spec, batches[0], run_parameters(date(2023, 1, 1)), ge_rows=ge_rows)
     assert _graph_snapshot() == kept  # validating left the kept graph as it was
@@ -110,6 +117,7 @@ def test_reused_dependency_graphs_change_no_result_and_are_not_changed(spec: Sui
     assert len(engine._graphs) == 2  # another run date, other parameters: another graph
 
     monkeypatch.setattr(engine, "_dependency_graphs_reused", contextlib.nullcontext)
+    monkeypatch.setattr(engine, "_validation_dependencies_reused", contextlib.nullcontext)
     plain = [engine.run_suite(spec, work, run_parameters(date(2023, 1, 1)), ge_rows=ge_rows) for work in batches]
     for f, p in zip(fast, plain, strict=True):
         assert as_tuples(f[0]) == as_tuples(p[0]) and f[1:] == p[1:]

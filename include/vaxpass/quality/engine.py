@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -53,6 +52,9 @@ _suites: dict[str, ExpectationSuite] = {}
 # the key → per expectation, its configuration and the edges of its graph.
 _graphs: dict[str, list[tuple[Any, list[Any]]]] = {}
 _GRAPHS_KEPT = 8  # suite versions × run dates × result formats one process sees; more is a test run: start over
+# Each expectation's validation dependencies, by what they are worked out from (see `_validation_dependencies_reused`)
+_dependencies: dict[str, Any] = {}
+_DEPENDENCIES_KEPT = 64 * _GRAPHS_KEPT  # as many for each suite (a suite has a few dozen expectations)
 
 
 class RuleExecutionError(VaxpassError):
@@ -170,7 +172,8 @@ def _validate(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any],
 
         validator = Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": work},
                               result_format=result_format)
-        with _configurations_memoised(), _dependency_graphs_reused(), older_objects_frozen():
+        with _configurations_memoised(), _dependency_graphs_reused(), _validation_dependencies_reused(), \
+                older_objects_frozen():
             return validator.validate_expectation_suite(_suite(spec), {**STATIC_PARAMETERS, **parameters})
 
 
@@ -227,9 +230,10 @@ def _dependency_graphs_reused() -> Iterator[None]:
 
     def generate(self: Any, expectation_configurations: list[Any], processed_configurations: list[Any],
                  catch_exceptions: bool, runtime_configuration: dict[str, Any] | None = None) -> Any:
-        key = json.dumps([[c.to_json_dict() for c in expectation_configurations], runtime_configuration,
-                          catch_exceptions, self.active_batch_id, type(self._execution_engine).__qualname__],
-                         sort_keys=True, default=repr)
+        _parse_result_format(runtime_configuration)
+        # every attribute of every configuration, as GE holds them (a tenth of the cost of their JSON form)
+        key = repr(([vars(c) for c in expectation_configurations], runtime_configuration, catch_exceptions,
+                    self.active_batch_id, type(self._execution_engine)))
         graphs = _graphs.get(key)
         if graphs is None:
             built = original(self, expectation_configurations, processed_configurations, catch_exceptions,
@@ -250,6 +254,59 @@ def _dependency_graphs_reused() -> Iterator[None]:
         yield
     finally:
         setattr(ValidatorV0, name, original)
+
+
+@contextlib.contextmanager
+def _validation_dependencies_reused() -> Iterator[None]:
+    """Each expectation's validation dependencies are worked out once per process, not once per batch.
+
+    Once the metrics are computed, GE's validator judges each expectation with `metrics_validate`, which first asks
+    the expectation again for its validation dependencies (`get_validation_dependencies`: its result format and
+    the MetricConfigurations whose values it reads, each built and hashed anew) — a sixth of GE's time on a
+    site's batch. They depend on the expectation's class and configuration, the runtime configuration and the
+    execution engine's type, never on the data, so they are kept under that key. The caller only looks its
+    metrics up by the configurations' ids and takes the result format into its runtime configuration, where GE
+    fills in defaults: each call gets its own dict of configurations and its own copy of the result format.
+    Patched on the two map-expectation classes every type of the suite derives from (`suite.SUPPORTED_TYPES`),
+    only inside a validation (under `_lock`), and put back afterwards."""
+    from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
+    from great_expectations.validator.validator import ValidationDependencies
+
+    def reused(original: Any) -> Any:
+        def get_validation_dependencies(self: Any, execution_engine: Any = None,
+                                        runtime_configuration: dict[str, Any] | None = None) -> Any:
+            _parse_result_format(runtime_configuration)
+            key = repr((type(self), vars(self.configuration), runtime_configuration, type(execution_engine)))
+            kept = _dependencies.get(key)
+            if kept is None:
+                kept = original(self, execution_engine=execution_engine, runtime_configuration=runtime_configuration)
+                if len(_dependencies) >= _DEPENDENCIES_KEPT:
+                    _dependencies.clear()
+                _dependencies[key] = kept
+            return ValidationDependencies(metric_configurations=dict(kept.metric_configurations),
+                                          result_format=copy.deepcopy(kept.result_format))
+        return get_validation_dependencies
+
+    originals = {cls: cls.__dict__["get_validation_dependencies"]
+                 for cls in (ColumnMapExpectation, ColumnPairMapExpectation)}
+    for cls, original in originals.items():
+        cls.get_validation_dependencies = reused(original)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for cls, original in originals.items():
+            cls.get_validation_dependencies = original  # type: ignore[method-assign]
+
+
+def _parse_result_format(runtime_configuration: dict[str, Any] | None) -> None:
+    """Fill in the result format's defaults in place, as GE's `get_validation_dependencies` does to the runtime
+    configuration it is given (its own code reads the format after that call): a reused graph or set of
+    dependencies leaves GE's state as building them would have, and their keys do not depend on whether some
+    earlier call filled the defaults in already."""
+    from great_expectations.expectations.expectation_configuration import parse_result_format
+
+    if runtime_configuration and isinstance(runtime_configuration.get("result_format"), dict):
+        parse_result_format(runtime_configuration["result_format"])
 
 
 def _details(spec: SuiteSpec, result: ExpectationSuiteValidationResult) -> list[tuple[int, bool, dict[str, Any]]]:
