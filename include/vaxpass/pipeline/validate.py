@@ -25,7 +25,18 @@ from typing import Any
 import msgspec
 import pandas as pd
 from msgspec.structs import astuple
-from sqlalchemy import ColumnElement, Row, Text, and_, cast, insert, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Text,
+    and_,
+    cast,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from vaxpass.domain import SOURCE_HEADERS
@@ -33,6 +44,7 @@ from vaxpass.errors import VaxpassError
 from vaxpass.quality import QualityReport, default_suite_dir, empty_report, load_suite, validate_dose_records
 from vaxpass.quality.holds import load_hold_policy
 from vaxpass.store import session_scope
+from vaxpass.store.listed import value_lists
 from vaxpass.store.models import DoseRecord, LandedFile, Person, QualityResult, QualityRun, RawRecord
 
 _RAW = {"full_name_raw": "full_name", "dob_raw": "dob", "sex_raw": "sex", "dose_number_raw": "dose_number",
@@ -40,7 +52,6 @@ _RAW = {"full_name_raw": "full_name", "dob_raw": "dob", "sex_raw": "sex", "dose_
 # Records that passed validation (or wait on a decision after it): the history new records are compared with.
 ACCEPTED = ("valid", "held", "matched", "flagged", "in_review")
 HELD_REASON = "site_batch_held"
-_CHUNK = 500
 _UPDATE_CHUNK = 900  # below SQLite's old limit of 999 bound parameters
 _DIGITS = re.compile(r"(\d+)")
 _DIGITS_AS_ZERO = str.maketrans("0123456789", "0000000000")
@@ -150,7 +161,10 @@ def entry_order(source_key: str) -> tuple[Any, ...]:
 
 def load_history(session: Session, site_code: str, batch: pd.DataFrame) -> pd.DataFrame:
     """The stored records of the batch's persons (by national ID, a matched person's CCCD, or passport):
-    accepted ones and other sites' pending ones — never the batch itself (this site's `new` records)."""
+    accepted ones and other sites' pending ones — never the batch itself (this site's `new` records).
+
+    The keys go in as `store.listed.value_lists`: on SQLite the whole batch's list as one JSON parameter (an `IN`
+    of hundreds of bound parameters cost SQLAlchemy more to build and render than SQLite took to answer it)."""
     ids = sorted({str(v) for v in batch["national_id"].dropna()})
     passports = sorted({str(v) for v in batch["passport_no"].dropna()} | {str(v).upper() for v in
                                                                           batch["passport_no"].dropna()})
@@ -173,18 +187,18 @@ def load_history(session: Session, site_code: str, batch: pd.DataFrame) -> pd.Da
         query = select(*columns).outerjoin(Person, Person.id == DoseRecord.person_id).where(*condition, not_batch)
         found.update((row.id, row) for row in connection.execute(query) if row.status in in_scope)
 
-    # One indexed look-up per key kind (an OR across the two tables would scan every stored record per chunk):
+    # One indexed look-up per key kind (an OR across the two tables would scan every stored record per list):
     # the record's own ID, the ID of the person it was matched to, the passport.
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        fetch(DoseRecord.national_id.in_(chunk))
+    for listed in value_lists(connection, ids):
+        fetch(DoseRecord.national_id.in_(listed))
         # the persons' ids first: with a sub-select the planner may walk every stored record instead
-        person_ids = list(connection.scalars(select(Person.id).where(Person.national_id.in_(chunk))))
-        if person_ids:  # their records that the first look-up did not already read (most of them: their own ID)
-            fetch(DoseRecord.person_id.in_(person_ids),
-                  or_(DoseRecord.national_id.is_(None), DoseRecord.national_id.not_in(chunk)))
-    for start in range(0, len(passports), _CHUNK):
-        fetch(DoseRecord.passport_no.in_(passports[start:start + _CHUNK]))
+        person_ids = list(connection.scalars(select(Person.id).where(Person.national_id.in_(listed))))
+        for persons in value_lists(connection, person_ids):
+            # their records that the first look-up did not already read (most of them: their own ID)
+            fetch(DoseRecord.person_id.in_(persons),
+                  or_(DoseRecord.national_id.is_(None), DoseRecord.national_id.not_in(listed)))
+    for listed in value_lists(connection, passports):
+        fetch(DoseRecord.passport_no.in_(listed))
     rows = [found[k] for k in sorted(found)]  # in id order, whichever look-up found a record first
     return pd.DataFrame({
         "site_code": [r.site_code for r in rows], "national_id": [r.national_id for r in rows],
