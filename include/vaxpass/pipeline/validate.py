@@ -52,7 +52,6 @@ _RAW = {"full_name_raw": "full_name", "dob_raw": "dob", "sex_raw": "sex", "dose_
 # Records that passed validation (or wait on a decision after it): the history new records are compared with.
 ACCEPTED = ("valid", "held", "matched", "flagged", "in_review")
 HELD_REASON = "site_batch_held"
-_UPDATE_CHUNK = 900  # below SQLite's old limit of 999 bound parameters
 _DIGITS = re.compile(r"(\d+)")
 _DIGITS_AS_ZERO = str.maketrans("0123456789", "0000000000")
 
@@ -280,16 +279,17 @@ def validate_site(db_url: str, *, cycle_id: str, site_code: str, run_date: date,
 
 
 def _set_status(session: Session, quality_run_id: int, by_status: dict[tuple[str, str | None], list[int]]) -> None:
-    """The verdicts as a few set-wise UPDATEs (one per status and reason, in id chunks) rather than one per
-    record: the records were read as plain rows, nothing else in the session holds them."""
+    """The verdicts as a few set-wise UPDATEs (one per status and reason, its ids as `value_lists`: one JSON
+    list on SQLite, lists of 900 elsewhere) rather than one per record: the records were read as plain rows,
+    nothing else in the session holds them."""
+    session.flush()
+    connection = session.connection()
     for (status, reason), rec_ids in sorted(by_status.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         values: dict[str, Any] = {"status": status, "quality_run_id": quality_run_id}
         if status != "valid":
             values["status_reason"] = reason
-        ordered = sorted(rec_ids)
-        for start in range(0, len(ordered), _UPDATE_CHUNK):
-            session.execute(update(DoseRecord).where(DoseRecord.id.in_(ordered[start:start + _UPDATE_CHUNK]))
-                            .values(**values).execution_options(synchronize_session=False))
+        for listed in value_lists(connection, sorted(rec_ids)):
+            connection.execute(update(DoseRecord).where(DoseRecord.id.in_(listed)).values(**values))
 
 
 def _store_failures(session: Session, quality_run_id: int, report: QualityReport) -> None:
