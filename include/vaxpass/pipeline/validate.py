@@ -25,18 +25,7 @@ from typing import Any
 import msgspec
 import pandas as pd
 from msgspec.structs import astuple
-from sqlalchemy import (
-    ColumnElement,
-    Row,
-    Text,
-    and_,
-    cast,
-    insert,
-    not_,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, Row, Text, and_, cast, insert, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from vaxpass.domain import SOURCE_HEADERS
