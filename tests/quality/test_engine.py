@@ -80,3 +80,45 @@ def test_memoised_configurations_and_frozen_objects_change_no_result(spec: Suite
     monkeypatch.setattr(engine, "older_objects_frozen", contextlib.nullcontext)
     plain = engine.run_suite(spec, work, run_parameters(RUN_DATE), ge_rows=True)
     assert as_tuples(fast[0]) == as_tuples(plain[0]) and fast[1:] == plain[1:]
+
+
+def _graph_snapshot() -> list[Any]:
+    """Everything of the kept dependency graphs that GE reads: configurations, metric ids, kwargs, dependencies."""
+    def metric(m: Any) -> Any:
+        return (m.id, repr(dict(m.metric_domain_kwargs)), repr(dict(m.metric_value_kwargs)),
+                sorted((k, d.id) for k, d in m.metric_dependencies.items()))
+    return [(repr(cfg.to_json_dict()), [(metric(e.left), e.right and metric(e.right)) for e in edges])
+            for graphs in engine._graphs.values() for cfg, edges in graphs]
+
+
+@pytest.mark.parametrize("ge_rows", [False, True])
+def test_reused_graphs_and_dependencies_change_no_result_and_are_not_changed(spec: SuiteSpec, ge_rows: bool,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
+    from great_expectations.validator.validator import Validator
+
+    name = "_generate_metric_dependency_subgraphs_for_each_expectation_configuration"
+    ges_methods = [Validator.__dict__[name], ColumnMapExpectation.__dict__["get_validation_dependencies"],
+                   ColumnPairMapExpectation.__dict__["get_validation_dependencies"]]
+    batches = [judged(make_batch(800, seed=seed, fault_rate=0.2)[0], spec, date(2023, 1, 1)) for seed in (1, 2, 3)]
+    engine._graphs.clear()
+    engine._dependencies.clear()
+    fast = [engine.run_suite(spec, batches[0], run_parameters(date(2023, 1, 1)), ge_rows=ge_rows)]
+    after_one = len(engine._dependencies)
+    fast += [engine.run_suite(spec, work, run_parameters(date(2023, 1, 1)), ge_rows=ge_rows) for work in batches[1:]]
+    assert ges_methods == [Validator.__dict__[name], ColumnMapExpectation.__dict__["get_validation_dependencies"],
+                           ColumnPairMapExpectation.__dict__["get_validation_dependencies"]]  # put back
+    assert len(engine._graphs) == 1  # built for the first batch, reused for the others
+    assert len(engine._dependencies) == after_one == len(spec.rules)  # once per expectation, not per batch
+    kept = _graph_snapshot()
+    engine.run_suite(spec, batches[0], run_parameters(date(2023, 1, 1)), ge_rows=ge_rows)
+    assert _graph_snapshot() == kept  # validating left the kept graph as it was
+    engine.run_suite(spec, batches[0], run_parameters(date(2023, 1, 2)), ge_rows=ge_rows)
+    assert len(engine._graphs) == 2  # another run date, other parameters: another graph
+
+    monkeypatch.setattr(engine, "_dependency_graphs_reused", contextlib.nullcontext)
+    monkeypatch.setattr(engine, "_validation_dependencies_reused", contextlib.nullcontext)
+    plain = [engine.run_suite(spec, work, run_parameters(date(2023, 1, 1)), ge_rows=ge_rows) for work in batches]
+    for f, p in zip(fast, plain, strict=True):
+        assert as_tuples(f[0]) == as_tuples(p[0]) and f[1:] == p[1:]
+    assert {o.success for f in fast for o in f[0]} == {True, False}

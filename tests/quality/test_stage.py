@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -20,7 +21,9 @@ from vaxpass.pipeline.validate import (
     QualityHoldError,
     batch_rows,
     dose_frame,
+    entry_order,
     held_batches,
+    in_entry_order,
     release_site_batch,
     validate_site,
 )
@@ -138,6 +141,16 @@ def test_raw_cells_read_as_stored(url: str) -> None:
     raw_columns = ["full_name_raw", "dob_raw", "sex_raw", "dose_number_raw", "vaccination_date_raw"]
     assert [[None if pd.isna(v) else v for v in row] for row in frame[raw_columns].itertuples(index=False)] == [
         ["Nguyễn Văn An", None, None, "2", None], [None, "12345678901234567890123", "True", None, "1.5"]]
+
+
+@pytest.mark.parametrize("keys", [
+    ["HN-268-03-0001028", "HN-268-03-0000590", "HN-268-03-0001028", "HN-268-03-0000009"],  # one shape: text order
+    ["r9", "r10", "r1", "r10", "x2", "r09"],  # digit runs of other lengths: natural order
+    ["Mũi-10", "Mũi-02", "Mũi-٣", "Mũi-07"],  # beyond ASCII (Arabic-Indic digits are digits too): natural order
+])
+def test_rows_are_put_in_entry_order(keys: list[str]) -> None:
+    rows = [SimpleNamespace(source_key=key, id=i) for i, key in enumerate(keys)]
+    assert [r.id for r in in_entry_order(rows)] == [r.id for r in sorted(rows, key=lambda r: entry_order(r.source_key))]
 
 
 @pytest.mark.parametrize("order", [(A, B), (B, A)])

@@ -48,6 +48,13 @@ ROWS_RESULT_FORMAT: dict[str, Any] = {
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _suites: dict[str, ExpectationSuite] = {}
+# The metric dependency graph of each expectation, by what it is built from (see `_dependency_graphs_reused`):
+# the key → per expectation, its configuration and the edges of its graph.
+_graphs: dict[str, list[tuple[Any, list[Any]]]] = {}
+_GRAPHS_KEPT = 8  # suite versions × run dates × result formats one process sees; more is a test run: start over
+# Each expectation's validation dependencies, by what they are worked out from (see `_validation_dependencies_reused`)
+_dependencies: dict[str, Any] = {}
+_DEPENDENCIES_KEPT = 64 * _GRAPHS_KEPT  # as many for each suite (a suite has a few dozen expectations)
 
 
 class RuleExecutionError(VaxpassError):
@@ -165,7 +172,8 @@ def _validate(spec: SuiteSpec, work: pd.DataFrame, parameters: dict[str, Any],
 
         validator = Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": work},
                               result_format=result_format)
-        with _configurations_memoised(), older_objects_frozen():
+        with _configurations_memoised(), _dependency_graphs_reused(), _validation_dependencies_reused(), \
+                older_objects_frozen():
             return validator.validate_expectation_suite(_suite(spec), {**STATIC_PARAMETERS, **parameters})
 
 
@@ -195,6 +203,110 @@ def _configurations_memoised() -> Iterator[None]:
         yield
     finally:
         Expectation.configuration = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _dependency_graphs_reused() -> Iterator[None]:
+    """Each expectation's metric dependency graph is built once per process, not once per batch.
+
+    Before it computes anything, GE's validator builds, per expectation, the graph of the metrics it needs
+    (`_generate_metric_dependency_subgraphs_for_each_expectation_configuration`): a deep copy of the
+    configuration with the batch id, its validation dependencies, and thousands of MetricConfigurations, each
+    hashing its kwargs into an id (deep copies, JSON conversion, pydantic) — about half of GE's time on a site's
+    batch. The graph depends on the configurations (the suite with its parameters substituted), the runtime
+    configuration (the result format), the batch id (the same for every batch here: the data source, asset and
+    batch definition are fixed) and the execution engine's type, never on the data; with those as the key, a
+    graph built for one site stands for all the others. What GE goes on to do with it only reads it: resolving
+    reads the metric configurations (their kwargs are checked unchanged by the tests), the suite-level graph and
+    the list of processed configurations are new per batch (GE removes from that list), and the results are
+    built from fresh Expectation objects. A build that reported an error is not kept. Like
+    `_configurations_memoised`, the patch lives only inside a validation (under `_lock`) and GE's method is put
+    back afterwards."""
+    from great_expectations.validator.validation_graph import ExpectationValidationGraph, ValidationGraph
+    from great_expectations.validator.validator import Validator as ValidatorV0
+
+    name = "_generate_metric_dependency_subgraphs_for_each_expectation_configuration"
+    original = ValidatorV0.__dict__[name]
+
+    def generate(self: Any, expectation_configurations: list[Any], processed_configurations: list[Any],
+                 catch_exceptions: bool, runtime_configuration: dict[str, Any] | None = None) -> Any:
+        _parse_result_format(runtime_configuration)
+        # every attribute of every configuration, as GE holds them (a tenth of the cost of their JSON form)
+        key = repr(([vars(c) for c in expectation_configurations], runtime_configuration, catch_exceptions,
+                    self.active_batch_id, type(self._execution_engine)))
+        graphs = _graphs.get(key)
+        if graphs is None:
+            built = original(self, expectation_configurations, processed_configurations, catch_exceptions,
+                             runtime_configuration)
+            if built[1]:  # some expectation's graph could not be built: its error result is this batch's own
+                return built
+            if len(_graphs) >= _GRAPHS_KEPT:
+                _graphs.clear()
+            _graphs[key] = [(g.configuration, list(g.graph.edges)) for g in built[0]]
+            return built
+        processed_configurations.extend(configuration for configuration, _ in graphs)
+        return ([ExpectationValidationGraph(configuration=configuration, graph=ValidationGraph(
+                    execution_engine=self._execution_engine, edges=list(edges))) for configuration, edges in graphs],
+                [], processed_configurations)
+
+    setattr(ValidatorV0, name, generate)
+    try:
+        yield
+    finally:
+        setattr(ValidatorV0, name, original)
+
+
+@contextlib.contextmanager
+def _validation_dependencies_reused() -> Iterator[None]:
+    """Each expectation's validation dependencies are worked out once per process, not once per batch.
+
+    Once the metrics are computed, GE's validator judges each expectation with `metrics_validate`, which first asks
+    the expectation again for its validation dependencies (`get_validation_dependencies`: its result format and
+    the MetricConfigurations whose values it reads, each built and hashed anew) — a sixth of GE's time on a
+    site's batch. They depend on the expectation's class and configuration, the runtime configuration and the
+    execution engine's type, never on the data, so they are kept under that key. The caller only looks its
+    metrics up by the configurations' ids and takes the result format into its runtime configuration, where GE
+    fills in defaults: each call gets its own dict of configurations and its own copy of the result format.
+    Patched on the two map-expectation classes every type of the suite derives from (`suite.SUPPORTED_TYPES`),
+    only inside a validation (under `_lock`), and put back afterwards."""
+    from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
+    from great_expectations.validator.validator import ValidationDependencies
+
+    def reused(original: Any) -> Any:
+        def get_validation_dependencies(self: Any, execution_engine: Any = None,
+                                        runtime_configuration: dict[str, Any] | None = None) -> Any:
+            _parse_result_format(runtime_configuration)
+            key = repr((type(self), vars(self.configuration), runtime_configuration, type(execution_engine)))
+            kept = _dependencies.get(key)
+            if kept is None:
+                kept = original(self, execution_engine=execution_engine, runtime_configuration=runtime_configuration)
+                if len(_dependencies) >= _DEPENDENCIES_KEPT:
+                    _dependencies.clear()
+                _dependencies[key] = kept
+            return ValidationDependencies(metric_configurations=dict(kept.metric_configurations),
+                                          result_format=copy.deepcopy(kept.result_format))
+        return get_validation_dependencies
+
+    originals = {cls: cls.__dict__["get_validation_dependencies"]
+                 for cls in (ColumnMapExpectation, ColumnPairMapExpectation)}
+    for cls, original in originals.items():
+        cls.get_validation_dependencies = reused(original)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for cls, original in originals.items():
+            cls.get_validation_dependencies = original  # type: ignore[method-assign]
+
+
+def _parse_result_format(runtime_configuration: dict[str, Any] | None) -> None:
+    """Fill in the result format's defaults in place, as GE's `get_validation_dependencies` does to the runtime
+    configuration it is given (its own code reads the format after that call): a reused graph or set of
+    dependencies leaves GE's state as building them would have, and their keys do not depend on whether some
+    earlier call filled the defaults in already."""
+    from great_expectations.expectations.expectation_configuration import parse_result_format
+
+    if runtime_configuration and isinstance(runtime_configuration.get("result_format"), dict):
+        parse_result_format(runtime_configuration["result_format"])
 
 
 def _details(spec: SuiteSpec, result: ExpectationSuiteValidationResult) -> list[tuple[int, bool, dict[str, Any]]]:
