@@ -14,6 +14,7 @@ Entity declarations and external entities are refused, as defusedxml does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from string import digits
@@ -240,17 +241,46 @@ class Sheet:
         self.ready += self.builder.feed(data)
         self.ended = not data
 
-    def _row_nodes(self) -> Iterator[Node]:
+    def _row_nodes(self, skip: int = 0) -> Iterator[Node]:
+        """The sheet's row nodes (after the first `skip`) through the element builder."""
+        while True:
+            ready, self.ready = self.ready, []
+            for node in ready:
+                if isinstance(node, Exception):
+                    raise node
+                if skip:
+                    skip -= 1
+                    continue
+                yield node
+            if self.ended:
+                return
+            self._read()
+
+    def _parsed_rows(self) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+        """Each row's number and cells. The rows the opening read already built come from their nodes; the rest
+        from `_FastRows` when the sheet allows, until it meets a row it does not read, after which the element
+        builder reads the sheet again from the start and takes over from that row."""
         try:
-            while True:
-                ready, self.ready = self.ready, []
-                for node in ready:
-                    if isinstance(node, Exception):
-                        raise node
-                    yield node
-                if self.ended:
-                    return
-                self._read()
+            done = 0
+            ready, self.ready = self.ready, []
+            for node in ready:
+                if isinstance(node, Exception):
+                    raise node
+                done += 1
+                yield self._parse_row(node)
+            if not self.ended:
+                fast = _FastRows.open(self, done)
+                if fast is None:
+                    done = 0  # the builder goes on where the opening read stopped
+                else:
+                    yield from fast
+                    if fast.finished:
+                        return
+                    done = max(done, fast.rows)  # the rows already yielded, by either reader
+                    self.src.close()
+                    self.src, self.builder, self.ended = self.book.archive.open(self.part), _Builder(_ROW), False
+                for node in self._row_nodes(done):
+                    yield self._parse_row(node)
         finally:
             self.src.close()
 
@@ -259,8 +289,7 @@ class Sheet:
         max_col, max_row = self.max_col, self.max_row
         empty: tuple[Any, ...] = (None,) * max_col if max_col is not None else ()
         counter = idx = 1
-        for node in self._row_nodes():
-            idx, cells = self._parse_row(node)
+        for idx, cells in self._parsed_rows():
             if max_row is not None and idx > max_row:
                 break
             for _ in range(counter, idx):
@@ -301,12 +330,7 @@ class Sheet:
         coordinate = attrs.get("r")
         if not coordinate:
             return None
-        letters = coordinate.rstrip(digits)
-        column = self._columns.get(letters)
-        if column is None or len(letters) == len(coordinate):
-            column = coordinate_to_tuple(coordinate)[1]
-            if not any(c in digits for c in letters):
-                self._columns[letters] = column
+        column = self.column(coordinate.rstrip(digits), coordinate)
         kind = attrs.get("t", "n")
         style = attrs.get("s", 0)
         if style:
@@ -320,21 +344,188 @@ class Sheet:
             if tag == _V and not found:
                 found, value = True, kid[_TEXT] or None
         if value is not None:
-            if kind == "n":
-                value = _cast_number(value)
-                if style in self.book.date_formats:
-                    try:
-                        value = from_excel(value, self.book.epoch, timedelta=style in self.book.timedelta_formats)
-                    except (OverflowError, ValueError):
-                        value = "#VALUE!"
-            elif kind == "s":
-                value = self.book.strings[int(value)]
-            elif kind == "b":
-                value = bool(int(value))
-            elif kind == "d":
-                value = from_ISO8601(value)
+            value = self.typed(kind, style, value)
         elif kind == "inlineStr":
             child = _find(node, _IS)
             if child is not None:
                 value = _plain(child)
         return column, value
+
+    def column(self, letters: str, coordinate: str) -> int:
+        column = self._columns.get(letters)
+        if column is None or len(letters) == len(coordinate):
+            column = coordinate_to_tuple(coordinate)[1]
+            if not any(c in digits for c in letters):
+                self._columns[letters] = column
+        return column
+
+    def typed(self, kind: str, style: Any, value: str) -> Any:
+        """A cell's `<v>` text as openpyxl types it by the cell's type and number format."""
+        if kind == "n":
+            value = _cast_number(value)
+            if style in self.book.date_formats:
+                try:
+                    return from_excel(value, self.book.epoch, timedelta=style in self.book.timedelta_formats)
+                except (OverflowError, ValueError):
+                    return "#VALUE!"
+        elif kind == "s":
+            return self.book.strings[int(value)]
+        elif kind == "b":
+            return bool(int(value))
+        elif kind == "d":
+            return from_ISO8601(value)
+        return value
+
+
+# The rows `_FastRows` reads: a row numbered `r` first, then attributes without namespace declarations; cells
+# with a coordinate, optional style and type (in the order Excel and openpyxl write them) and either a `<v>` or
+# an inline string of one `<t>`, no formula. Whitespace between elements is what XML allows there.
+_WS = rb"[ \t\r\n]*"
+_ROW_RE = re.compile(_WS + rb'<row r="(\d+)"((?: [A-Za-z_][\w:.-]*="[^"<&]*")*)' + _WS + rb"(?:/>|>(.*?)</row>)",
+                     re.S)
+_CELL = (_WS + rb'<c r="([A-Z]{1,3})(\d+)"(?: s="(\d+)")?(?: t="([A-Za-z]+)")?' + _WS + rb"(?:/>|>" + _WS
+         + rb'(?:<v>([^<]*)</v>|(<is>)' + _WS + rb'<t(?: xml:space="preserve")?>([^<]*)</t>' + _WS + rb"</is>)?"
+         + _WS + rb"</c>)")
+_CELL_RE = re.compile(_CELL)
+_CELLS_RE = re.compile(rb"(?:" + _CELL + rb")*" + _WS)
+_SHEET_DATA = re.compile(rb"<sheetData(?:[ \t\r\n][^>]*)?>")
+_ENCODING = re.compile(rb"""encoding=["']([^"']*)["']""")
+_REF = re.compile(r"&(?:#(\d+)|#x([0-9a-fA-F]+)|(amp|lt|gt|quot|apos));")
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_KINDS = {b"": "n", b"n": "n", b"s": "s", b"inlineStr": "inlineStr", b"str": "str", b"b": "b", b"e": "e", b"d": "d"}
+_HEAD_LIMIT = 1 << 22
+
+
+def _deref(m: re.Match[str]) -> str:
+    if m[1]:
+        return chr(int(m[1]))
+    if m[2]:
+        return chr(int(m[2], 16))
+    return _NAMED[m[3]]
+
+
+def _text(raw: bytes) -> str:
+    """Character data as an XML parser gives it: line ends normalised, then character references replaced
+    (the document is well-formed: the validating parser has read these bytes)."""
+    text = raw.decode()
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "&" in text:
+        text = _REF.sub(_deref, text)
+    return text
+
+
+class _FastRows:
+    """A sheet's rows read from its bytes by regular expressions, for the shape of row nearly every producer
+    writes: the builder's Python callbacks for every element cost four times expat's parse. Nothing is decided
+    here that XML could make differ: expat (no callbacks) reads every byte first and so vouches that the
+    document is well-formed up to each row used; UTF-8 documents only, no DTD, comment or processing
+    instruction before the sheet data, rows and cells in the default namespace. At the first thing outside
+    that shape — another row or cell shape, a parse error, a `row` after the sheet data — it stops
+    (`finished` False, `rows` read so far) and the element builder takes over from that row."""
+
+    def __init__(self, sheet: Sheet, src: Any, parser: Any, buf: bytes, base: int, skip: int) -> None:
+        self.sheet, self.src, self.parser, self.buf, self.base, self.skip = sheet, src, parser, buf, base, skip
+        self.rows, self.finished, self.ended = 0, False, False
+        self.error_at: int | None = None
+
+    @classmethod
+    def open(cls, sheet: Sheet, skip: int) -> _FastRows | None:
+        """Positioned just after `<sheetData>` with `skip` rows to pass over; None when the sheet's head rules
+        the reader out."""
+        src = sheet.book.archive.open(sheet.part)
+        parser = expat.ParserCreate(namespace_separator="}")
+        head = b""
+        while (found := _SHEET_DATA.search(head)) is None:
+            data = src.read(_READ)
+            if not data or len(head) > _HEAD_LIMIT:
+                src.close()
+                return None
+            head += data
+        prefix = head[:found.start()]
+        declaration = prefix.removeprefix(b"\xef\xbb\xbf")
+        if declaration.startswith(b"<?xml"):
+            end = declaration.find(b"?>")
+            encoding = _ENCODING.search(declaration[:end])
+            if encoding is not None and encoding[1].lower() not in (b"utf-8", b"utf8"):
+                end = -1
+            declaration = declaration[end + 2:] if end >= 0 else b"<?"
+        if b"<?" in declaration or b"<!" in declaration or found[0].endswith(b"/>"):
+            src.close()
+            return None
+        fast = cls(sheet, src, parser, head[found.end():], found.end(), skip)
+        fast.feed(head)
+        return fast
+
+    def feed(self, data: bytes) -> None:
+        if self.error_at is not None:
+            return
+        try:
+            self.parser.Parse(data, not data)
+        except expat.ExpatError:
+            self.error_at = self.parser.ErrorByteIndex
+
+    def more(self, pos: int) -> bool:
+        """The unread rest of the buffer with the next block after it; False at the end of the part."""
+        data = self.src.read(_READ)
+        self.feed(data)
+        self.buf, self.base = self.buf[pos:] + data, self.base + pos
+        self.ended = not data
+        return bool(data)
+
+    def __iter__(self) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+        try:
+            yield from self._rows()
+        finally:
+            self.src.close()
+
+    def _rows(self) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+        sheet, pos = self.sheet, 0
+        typed, kinds, columns = sheet.typed, _KINDS, dict[bytes, int]()
+        while True:
+            m = _ROW_RE.match(self.buf, pos)
+            if m is None:
+                rest = self.buf[pos:]
+                if rest.lstrip(b" \t\r\n").startswith(b"</sheetData>"):
+                    self._tail(pos)
+                    return
+                if self.ended or self.error_at is not None or b"</row>" in rest or len(rest) > _HEAD_LIMIT:
+                    return
+                self.more(pos)
+                pos = 0
+                continue
+            if self.error_at is not None and self.base + m.end() > self.error_at:
+                return
+            content = m[3]
+            if b"xmlns" in m[2] or content and _CELLS_RE.fullmatch(content) is None:
+                return
+            pos = m.end()
+            self.rows += 1
+            if self.skip:
+                self.skip -= 1
+                continue
+            cells: list[tuple[int, Any]] = []
+            for letters, number, style, kind_, v, inline, t in _CELL_RE.findall(content or b""):
+                kind = kinds.get(kind_) or kind_.decode()
+                if kind == "inlineStr":
+                    value: Any = _text(t) if inline else None
+                elif v:
+                    value = typed(kind, int(style) if style else 0, _text(v))
+                else:
+                    value = None
+                column = columns.get(letters)
+                if column is None:
+                    column = columns[letters] = sheet.column(letters.decode(), (letters + number).decode())
+                cells.append((column, value))
+            sheet.parser.row_counter = idx = int(m[1])
+            yield idx, cells
+
+    def _tail(self, pos: int) -> None:
+        """After the sheet data: read to the end, unless an element named `row` or a parse error may be there
+        (the builder then reads it)."""
+        tail = self.buf[pos:]
+        while b"row" not in tail and self.error_at is None:
+            if not self.more(len(self.buf)):
+                self.finished = self.error_at is None
+                return
+            tail = tail[-2:] + self.buf
