@@ -36,6 +36,7 @@ _NS = SHEET_MAIN_NS + "}"  # expat's names with "}" as namespace separator: "<ur
 _ROW, _V, _F, _IS, _T, _SI = (_NS + n for n in ("row", "v", "f", "is", "t", "si"))
 _DIMENSION, _DATA = _NS + "dimension", _NS + "sheetData"
 _READ = 1 << 16
+_OPEN_SLICE = 1 << 12
 _TAG, _ATTRS, _TEXT, _KIDS = range(4)  # a node: [tag, attributes, text or None, children or None]
 Node = list[Any]
 
@@ -173,6 +174,15 @@ class _Builder:
         return done
 
 
+def _well_formed(head: bytes) -> bool:
+    """Whether expat finds no error in the start of a document (what the builder would raise reading it)."""
+    try:
+        expat.ParserCreate(namespace_separator="}").Parse(head, False)
+    except expat.ExpatError:
+        return False
+    return True
+
+
 def _nodes(archive: Any, part: str, keep: str) -> Iterator[Node]:
     builder = _Builder(keep)
     with archive.open(part) as src:
@@ -223,9 +233,14 @@ class Sheet:
         self.builder = _Builder(_ROW)
         self.ready: list[Node] = []
         self.ended = False
+        self.pending = b""  # read, not yet given to the builder
         # read up to the sheet data: the dimension comes first (openpyxl reads it when it opens the book)
+        head = b""
         while not self.builder.data_started and not self.ended:
-            self._read()
+            head += self._open_read()
+        if self.pending and (b"<!DOCTYPE" in head or not _well_formed(head)):
+            self.ready += self.builder.feed(self.pending)  # the builder raises what it meets there, as it would
+            self.pending = b""
         for node in self.ready:
             if isinstance(node, Exception):
                 raise node
@@ -236,7 +251,25 @@ class Sheet:
                                       date_formats=book.date_formats, timedelta_formats=book.timedelta_formats)
         self._columns: dict[str, int] = {}
 
+    def _open_read(self) -> bytes:
+        """A block, given to the builder a slice at a time up to the start of the sheet data only (the rows
+        are `_FastRows`'s to read); the rest is kept for the builder in case it reads the rows itself."""
+        data = self.src.read(_READ)
+        self.ended = not data
+        for i in range(0, len(data), _OPEN_SLICE):
+            self.ready += self.builder.feed(data[i:i + _OPEN_SLICE])
+            if self.builder.data_started:
+                self.pending = data[i + _OPEN_SLICE:]
+                break
+        if not data:
+            self.ready += self.builder.feed(data)
+        return data
+
     def _read(self) -> None:
+        if self.pending:
+            self.ready += self.builder.feed(self.pending)
+            self.pending = b""
+            return
         data = self.src.read(_READ)
         self.ready += self.builder.feed(data)
         self.ended = not data
@@ -279,6 +312,7 @@ class Sheet:
                     done = max(done, fast.rows)  # the rows already yielded, by either reader
                     self.src.close()
                     self.src, self.builder, self.ended = self.book.archive.open(self.part), _Builder(_ROW), False
+                    self.pending = b""
                 for node in self._row_nodes(done):
                     yield self._parse_row(node)
         finally:
@@ -381,18 +415,17 @@ class Sheet:
 # with a coordinate, optional style and type (in the order Excel and openpyxl write them) and either a `<v>` or
 # an inline string of one `<t>`, no formula. Whitespace between elements is what XML allows there.
 _WS = rb"[ \t\r\n]*"
-_ROW_RE = re.compile(_WS + rb'<row r="(\d+)"((?: [A-Za-z_][\w:.-]*="[^"<&]*")*)' + _WS + rb"(?:/>|>(.*?)</row>)",
-                     re.S)
+_ROW_RE = re.compile(_WS + rb'<row r="(\d+)"((?: [A-Za-z_][\w:.-]*="[^"<&]*")*)' + _WS + rb"(/?)>")
 _CELL = (_WS + rb'<c r="([A-Z]{1,3})(\d+)"(?: s="(\d+)")?(?: t="([A-Za-z]+)")?' + _WS + rb"(?:/>|>" + _WS
          + rb'(?:<v>([^<]*)</v>|(<is>)' + _WS + rb'<t(?: xml:space="preserve")?>([^<]*)</t>' + _WS + rb"</is>)?"
          + _WS + rb"</c>)")
 _CELL_RE = re.compile(_CELL)
-_CELLS_RE = re.compile(rb"(?:" + _CELL + rb")*" + _WS)
 _SHEET_DATA = re.compile(rb"<sheetData(?:[ \t\r\n][^>]*)?>")
 _ENCODING = re.compile(rb"""encoding=["']([^"']*)["']""")
 _REF = re.compile(r"&(?:#(\d+)|#x([0-9a-fA-F]+)|(amp|lt|gt|quot|apos));")
 _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-_KINDS = {b"": "n", b"n": "n", b"s": "s", b"inlineStr": "inlineStr", b"str": "str", b"b": "b", b"e": "e", b"d": "d"}
+_VALUES_KEPT = 1 << 16
+_KINDS = {None: "n", b"": "n", b"n": "n", b"s": "s", b"inlineStr": "inlineStr", b"str": "str", b"b": "b", b"e": "e", b"d": "d"}
 _HEAD_LIMIT = 1 << 22
 
 
@@ -481,44 +514,58 @@ class _FastRows:
 
     def _rows(self) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
         sheet, pos = self.sheet, 0
-        typed, kinds, columns = sheet.typed, _KINDS, dict[bytes, int]()
+        columns: dict[bytes, int] = {}
+        values: dict[tuple[bytes | None, ...], Any] = {}  # a cell's value by its type, style and text: they repeat
         while True:
             m = _ROW_RE.match(self.buf, pos)
-            if m is None:
+            close = -1 if m is None else m.end() if m[3] else self.buf.find(b"</row>", m.end())
+            if m is None or close < 0:
                 rest = self.buf[pos:]
-                if rest.lstrip(b" \t\r\n").startswith(b"</sheetData>"):
+                if m is None and rest.lstrip(b" \t\r\n").startswith(b"</sheetData>"):
                     self._tail(pos)
                     return
-                if self.ended or self.error_at is not None or b"</row>" in rest or len(rest) > _HEAD_LIMIT:
+                if self.ended or self.error_at is not None or (m is None and b"</row>" in rest) or \
+                        len(rest) > _HEAD_LIMIT:
                     return
                 self.more(pos)
                 pos = 0
                 continue
-            if self.error_at is not None and self.base + m.end() > self.error_at:
+            content, end = (b"", close) if m[3] else (self.buf[m.end():close], close + 6)
+            if self.error_at is not None and self.base + end > self.error_at:
                 return
-            content = m[3]
-            if b"xmlns" in m[2] or content and _CELLS_RE.fullmatch(content) is None:
-                return
-            pos = m.end()
+            parts = _CELL_RE.split(content)
+            if b"xmlns" in m[2] or any(parts[0:-1:8]) or parts[-1].strip(b" \t\r\n"):
+                return  # another attribute, element or text among the cells
+            pos = end
             self.rows += 1
             if self.skip:
                 self.skip -= 1
                 continue
             cells: list[tuple[int, Any]] = []
-            for letters, number, style, kind_, v, inline, t in _CELL_RE.findall(content or b""):
-                kind = kinds.get(kind_) or kind_.decode()
-                if kind == "inlineStr":
-                    value: Any = _text(t) if inline else None
-                elif v:
-                    value = typed(kind, int(style) if style else 0, _text(v))
-                else:
-                    value = None
+            it = iter(parts[1:])
+            for letters, number, style, kind, v, inline, t, _ in zip(it, it, it, it, it, it, it, it, strict=True):
+                key = (kind, style, v, inline, t)
+                value = values.get(key, values)
+                if value is values:
+                    value = values[key] = self._value(kind, style, v, inline, t)
                 column = columns.get(letters)
                 if column is None:
                     column = columns[letters] = sheet.column(letters.decode(), (letters + number).decode())
                 cells.append((column, value))
             sheet.parser.row_counter = idx = int(m[1])
             yield idx, cells
+            if len(values) > _VALUES_KEPT:
+                values.clear()
+
+    def _value(self, kind_: bytes | None, style: bytes | None, v: bytes | None, inline: bytes | None,
+               t: bytes | None) -> Any:
+        """`Sheet._cell`'s value of a cell of the common shape."""
+        kind = _KINDS.get(kind_) or kind_.decode()  # type: ignore[union-attr]
+        if kind == "inlineStr":
+            return _text(t) if inline else None  # type: ignore[arg-type]
+        if v:
+            return self.sheet.typed(kind, int(style) if style else 0, _text(v))
+        return None
 
     def _tail(self, pos: int) -> None:
         """After the sheet data: read to the end, unless an element named `row` or a parse error may be there
