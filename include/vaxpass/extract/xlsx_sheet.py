@@ -420,6 +420,7 @@ _CELL = (_WS + rb'<c r="([A-Z]{1,3})(\d+)"(?: s="(\d+)")?(?: t="([A-Za-z]+)")?' 
          + rb'(?:<v>([^<]*)</v>|(<is>)' + _WS + rb'<t(?: xml:space="preserve")?>([^<]*)</t>' + _WS + rb"</is>)?"
          + _WS + rb"</c>)")
 _CELL_RE = re.compile(_CELL)
+_ROW_TAG = re.compile(rb"[<:]row[ \t\r\n/>]")
 _SHEET_DATA = re.compile(rb"<sheetData(?:[ \t\r\n][^>]*)?>")
 _ENCODING = re.compile(rb"""encoding=["']([^"']*)["']""")
 _REF = re.compile(r"&(?:#(\d+)|#x([0-9a-fA-F]+)|(amp|lt|gt|quot|apos));")
@@ -568,11 +569,11 @@ class _FastRows:
         return None
 
     def _tail(self, pos: int) -> None:
-        """After the sheet data: read to the end, unless an element named `row` or a parse error may be there
-        (the builder then reads it)."""
+        """After the sheet data: read to the end, unless an element named `row` (not `rowBreaks`) or a parse
+        error may be there (the builder then reads it)."""
         tail = self.buf[pos:]
-        while b"row" not in tail and self.error_at is None:
+        while _ROW_TAG.search(tail) is None and self.error_at is None:
             if not self.more(len(self.buf)):
                 self.finished = self.error_at is None
                 return
-            tail = tail[-2:] + self.buf
+            tail = tail[-5:] + self.buf
