@@ -233,6 +233,9 @@ FAST_SHEETS = {
                                                            '</rowBreaks>'),
     "prefixed_row_after_sheet_data": _sheet(_SIMPLE).replace("</sheetData>", f'</sheetData><x:row xmlns:x="{MAIN}" '
                                                              'r="50"><x:c r="A50"><x:v>1</x:v></x:c></x:row>'),
+    "other_namespace_first": (f'<worksheet xmlns="urn:other" xmlns:x="{MAIN}"><sheetData><row r="1"><c r="A1"><v>1</v>'
+                              f'</c></row></sheetData><x:sheetData>{_SIMPLE.replace("<", "<x:").replace("<x:/", "</x:")}'
+                              '</x:sheetData></worksheet>'),
     "broken_after_sheet_data": _sheet(_SIMPLE).replace("</worksheet>", "</worksheet"),
     "latin1": _sheet('<row r="1"><c r="A1" t="inlineStr"><is><t>\u00e9\u00e0o</t></is></c></row>' + _SIMPLE).replace(
         'encoding="UTF-8"', 'encoding="ISO-8859-1"'),

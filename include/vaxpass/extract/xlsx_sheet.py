@@ -420,6 +420,7 @@ _CELL = (_WS + rb'<c r="([A-Z]{1,3})(\d+)"(?: s="(\d+)")?(?: t="([A-Za-z]+)")?' 
          + rb'(?:<v>([^<]*)</v>|(<is>)' + _WS + rb'<t(?: xml:space="preserve")?>([^<]*)</t>' + _WS + rb"</is>)?"
          + _WS + rb"</c>)")
 _CELL_RE = re.compile(_CELL)
+_DEFAULT_NS = b'xmlns="' + SHEET_MAIN_NS.encode() + b'"'
 _ROW_TAG = re.compile(rb"[<:]row[ \t\r\n/>]")
 _SHEET_DATA = re.compile(rb"<sheetData(?:[ \t\r\n][^>]*)?>")
 _ENCODING = re.compile(rb"""encoding=["']([^"']*)["']""")
@@ -484,7 +485,8 @@ class _FastRows:
             if encoding is not None and encoding[1].lower() not in (b"utf-8", b"utf8"):
                 end = -1
             declaration = declaration[end + 2:] if end >= 0 else b"<?"
-        if b"<?" in declaration or b"<!" in declaration or found[0].endswith(b"/>"):
+        if b"<?" in declaration or b"<!" in declaration or found[0].endswith(b"/>") or b"xmlns" in found[0] \
+                or prefix.count(b'xmlns="') != 1 or _DEFAULT_NS not in prefix:  # <sheetData> in the main namespace
             src.close()
             return None
         fast = cls(sheet, src, parser, head[found.end():], found.end(), skip)
