@@ -10,6 +10,9 @@ durations by their number format, shared and inline strings, booleans, error cod
 openpyxl's `WorkSheetParser.parse_cell`; any other row (a formula, rich text, an attribute openpyxl would
 refuse) goes to openpyxl's own parser as an element, so its values are openpyxl's by construction.
 Entity declarations and external entities are refused, as defusedxml does.
+Even those expat callbacks cost 25 µs a row (three Python calls an element): past `<sheetData>`, rows of the
+common shape are read from the bytes by regular expressions (`_FastRows`, a third of the time) while expat,
+with no callbacks, checks every byte; the element builder takes over at the first row of another shape.
 """
 
 from __future__ import annotations
