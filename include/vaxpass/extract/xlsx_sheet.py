@@ -10,9 +10,10 @@ durations by their number format, shared and inline strings, booleans, error cod
 openpyxl's `WorkSheetParser.parse_cell`; any other row (a formula, rich text, an attribute openpyxl would
 refuse) goes to openpyxl's own parser as an element, so its values are openpyxl's by construction.
 Entity declarations and external entities are refused, as defusedxml does.
-Even those expat callbacks cost 25 µs a row (three Python calls an element): past `<sheetData>`, rows of the
-common shape are read from the bytes by regular expressions (`_FastRows`, a third of the time) while expat,
-with no callbacks, checks every byte; the element builder takes over at the first row of another shape.
+Even so a row cost ~90 µs, most of it expat's Python callbacks (three per element, ~30 elements a row):
+past `<sheetData>`, rows of the common shape are read from the bytes by regular expressions (`_FastRows`, a
+third of the time) while expat, with no callbacks, checks every byte; the element builder takes over at the
+first row of another shape.
 """
 
 from __future__ import annotations
@@ -430,7 +431,8 @@ _ENCODING = re.compile(rb"""encoding=["']([^"']*)["']""")
 _REF = re.compile(r"&(?:#(\d+)|#x([0-9a-fA-F]+)|(amp|lt|gt|quot|apos));")
 _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _VALUES_KEPT = 1 << 16
-_KINDS = {None: "n", b"": "n", b"n": "n", b"s": "s", b"inlineStr": "inlineStr", b"str": "str", b"b": "b", b"e": "e", b"d": "d"}
+_KINDS = {None: "n", b"": "n", b"n": "n", b"s": "s", b"inlineStr": "inlineStr", b"str": "str", b"b": "b", b"e": "e",
+          b"d": "d"}
 _HEAD_LIMIT = 1 << 22
 
 
