@@ -12,7 +12,8 @@ from sqlalchemy import select
 from tests.extract.conftest import Env, with_source
 from tests.extract.fhir_server import FhirStore, fhir_server
 from tests.factories import dose_row, site
-from vaxpass.extract.fhir_source import fhir_instant, later_instant
+from vaxpass.extract.fhir_path import column_texts, evaluate, text_of
+from vaxpass.extract.fhir_source import bundle_rows, fhir_instant, later_instant
 from vaxpass.store import session_scope
 from vaxpass.store.models import LandedFile, RawRecord, SourceWatermark
 from vaxpass.synth.fhir import bundle, resources
@@ -114,3 +115,40 @@ def test_later_instant_ignores_stamps_that_are_not_instants() -> None:
     assert later_instant("2021-08-15T14:00:00Z", "2021-08-15T20:00:00+07:00") == "2021-08-15T14:00:00Z"
     assert later_instant("", "2021-08-15T14:00:00Z") == "2021-08-15T14:00:00Z"
     assert later_instant("2021-08-15T14:00:00Z", "2099-01-01") == "2021-08-15T14:00:00Z"
+
+
+_ODD_RESOURCES = [
+    None, {}, [], "text", 7, True, {"a": None}, {"a": []}, {"a": [None]}, {"a": "x"}, {"a": 1.5}, {"a": False},
+    {"a": {"b": "y"}}, {"a": [{"b": "z"}, {"b": "w"}]}, {"a": [[{"b": "deep"}]]}, {"a": {"b": ["l0", "l1"]}},
+    {"a": {"b": [{"c": 1}, {"c": 2}]}}, {"a": [{"s": "u", "v": "1"}, {"s": "k", "v": "2"}, "bare"]},
+    {"a": {"s": "k", "v": "single"}}, {"a": [{"s": 3, "v": "num"}]}, {"a": [], "b": {}}, [{"a": "in a list"}],
+    [[{"a": "two lists"}]], {"a": {"b": {}}}, {"a": {"b": [[]]}},
+]
+_PATHS = ["", "a", "a.b", "a[0]", "a[1]", "a[5]", "a[0].b", "a[1].b", "a.b[0]", "a.b[1].c", "a.b[0].c",
+          "a[s=k].v", "a[s=u].v", "a[s=3].v", "a[s=none].v", "b", "a.b.c.d", "a[0][0]"]
+
+
+@pytest.mark.parametrize("path", _PATHS)
+def test_a_column_at_a_time_reads_what_each_cell_would(path: str) -> None:
+    assert column_texts(_ODD_RESOURCES, path) == [text_of(evaluate(r, path)) for r in _ODD_RESOURCES]
+
+
+def test_bundle_rows_read_by_columns_keep_positions_problems_and_columns() -> None:
+    patient = {"resourceType": "Patient", "id": "p1", "name": [{"text": "A"}], "birthDate": "2000-01-02"}
+    imm = {"resourceType": "Immunization", "patient": {"reference": "Patient/p1"}, "lotNumber": "L1",
+           "identifier": [{"value": "k1"}]}
+    page = {"resourceType": "Bundle", "entry": [
+        {"resource": patient},
+        {"resource": imm},
+        {"resource": {**imm, "status": "entered-in-error", "identifier": [{"value": "k2"}]}},
+        {"resource": {**imm, "patient": {"reference": "Patient/gone"}, "identifier": [{"value": "k3"}]}}]}
+    paths = ["identifier[0].value", "patient.name[0].text", "patient.birthDate", "lotNumber"]
+    rows = list(bundle_rows(json.dumps(page).encode(), "S", "page", paths).rows)
+    assert [(r.row, r.problem, r.cells) for r in rows] == [
+        (2, None, {"identifier[0].value": "k1", "patient.name[0].text": "A", "patient.birthDate": "2000-01-02",
+                   "lotNumber": "L1"}),
+        (3, "entered_in_error", {"identifier[0].value": "k2", "patient.name[0].text": "A",
+                                 "patient.birthDate": "2000-01-02", "lotNumber": "L1"}),
+        (4, "patient_missing", {"identifier[0].value": "k3", "patient.name[0].text": "",
+                                "patient.birthDate": "", "lotNumber": "L1"})]
+    assert [r.cells for r in bundle_rows(json.dumps(page).encode(), "S", "page", []).rows] == [{}, {}, {}]

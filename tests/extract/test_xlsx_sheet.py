@@ -12,7 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from vaxpass.extract.xlsx_sheet import Workbook
+from vaxpass.extract.xlsx_sheet import Sheet, Workbook
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
@@ -209,3 +209,63 @@ def _zip_of_text() -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("hello.txt", "hi")
     return buf.getvalue()
+
+
+_SIMPLE = "".join(f'<row r="{i}"><c r="A{i}" t="inlineStr"><is><t>k{i}</t></is></c><c r="B{i}"><v>{i}</v></c></row>'
+                  for i in range(2, 40))
+FAST_SHEETS = {
+    **SHEETS,
+    "text_as_parsed": _sheet(
+        '<row r="1" spans="1:3">\r\n <c r="A1" t="inlineStr"> <is> <t xml:space="preserve">a&amp;b &lt;&#13;\r\nc\rd'
+        '&#x1EA1;&quot;&apos;&gt;</t> </is> </c>\n<c r="B1" t="s" ><v>0</v></c><c r="C1" t="inlineStr"><is><t></t>'
+        '</is></c><c r="D1" t="str"><v>&#32;</v></c><c r="E1" t="inlineStr"><v>1</v></c><c r="F1"><is><t>x</t>'
+        '</is></c><c r="G1" s="0"><v> 7 </v></c><c r="H1" t="weird"><v>w</v></c></row>' + _SIMPLE),
+    "odd_rows_midway": _sheet(
+        _SIMPLE + '<row r="40"><c r="A40"><f>1+1</f><v>2</v></c></row><row r="41"><c r="A41"><v>3</v></c></row>'
+        '<row r="42" xmlns="urn:other"><c r="A42"><v>4</v></c></row><row r="43"><c r="A43"><v>5</v></c></row>'
+        '<row r="44"><c r="A44"><v>6</v></c><!-- a comment --></row>'),
+    "row_after_sheet_data": _sheet(_SIMPLE).replace("</sheetData>", f'</sheetData><row xmlns="{MAIN}" r="50">'
+                                                    '<c r="A50"><v>1</v></c></row>'),
+    "broken_midway": _sheet(_SIMPLE + '<row r="40"><c r="A40"><v>1</v></c></row><row r="41"><c r="A41"><v>&nope;'
+                                      '</v></c></row>' + _SIMPLE.replace('r="', 'r="9')),
+    "row_breaks_after_sheet_data": _sheet(_SIMPLE).replace("</sheetData>", '</sheetData><rowBreaks count="1" '
+                                                           'manualBreakCount="1"><brk id="5" max="16383" man="1"/>'
+                                                           '</rowBreaks>'),
+    "prefixed_row_after_sheet_data": _sheet(_SIMPLE).replace("</sheetData>", f'</sheetData><x:row xmlns:x="{MAIN}" '
+                                                             'r="50"><x:c r="A50"><x:v>1</x:v></x:c></x:row>'),
+    "other_namespace_first": (f'<worksheet xmlns="urn:other" xmlns:x="{MAIN}"><sheetData><row r="1"><c r="A1"><v>1</v>'
+                              f'</c></row></sheetData><x:sheetData>{_SIMPLE.replace("<", "<x:").replace("<x:/", "</x:")}'
+                              '</x:sheetData></worksheet>'),
+    "broken_after_sheet_data": _sheet(_SIMPLE).replace("</worksheet>", "</worksheet"),
+    "latin1": _sheet('<row r="1"><c r="A1" t="inlineStr"><is><t>\u00e9\u00e0o</t></is></c></row>' + _SIMPLE).replace(
+        'encoding="UTF-8"', 'encoding="ISO-8859-1"'),
+    "comment_before": _sheet('<row r="1"><c r="A1"><v>1</v></c></row>' + _SIMPLE,
+                             head="<!-- <sheetData><row r=\"9\"/></sheetData> -->"),
+}
+
+
+@pytest.mark.parametrize("block", [16, 333, 1 << 16])
+@pytest.mark.parametrize("case", sorted(FAST_SHEETS))
+def test_sheets_read_in_small_blocks_as_openpyxl_reads_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            case: str, block: int) -> None:
+    """Small blocks leave most rows to the regular-expression reader (the opening read builds only those in
+    its first block), across block boundaries, and hand over to the element builder at odd rows."""
+    monkeypatch.setattr("vaxpass.extract.xlsx_sheet._READ", block)
+    _base(tmp_path / "base.xlsx")
+    sheet = FAST_SHEETS[case]
+    path = _swap(tmp_path / "base.xlsx", sheet, STRINGS)
+    if case == "latin1":  # the sheet's bytes in the encoding it declares
+        latin = tmp_path / "latin1.xlsx"
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(latin, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                dst.writestr(item, sheet.encode("latin-1") if item.filename == "xl/worksheets/sheet1.xml" else data)
+        path = latin
+    built: list[int] = []
+    parse_row = Sheet._parse_row
+    monkeypatch.setattr(Sheet, "_parse_row", lambda self, node: built.append(1) or parse_row(self, node))
+    assert our_rows(path) == openpyxl_rows(path)
+    if block == 16 and case in ("text_as_parsed", "row_breaks_after_sheet_data"):  # all by regular expressions
+        assert not built
+    if block == 16 and case == "odd_rows_midway":  # the builder from the formula row on (row 42 is no row)
+        assert len(built) == 4

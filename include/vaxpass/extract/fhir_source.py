@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vaxpass.errors import RowProblem, SourceError
-from vaxpass.extract.fhir_path import evaluate, text_of
+from vaxpass.extract.fhir_path import column_texts
 from vaxpass.extract.source import Delivery, DeliveryError, Rows, SourceRow
 
 _STATUS_PROBLEMS = {"entered-in-error": "entered_in_error", "not-done": "not_done"}
@@ -55,16 +55,23 @@ def _patient(imm: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str,
 
 
 def _rows(entries: list[dict[str, Any]], index: dict[str, dict[str, Any]], paths: list[str]) -> Iterator[SourceRow]:
-    # each column's path and the resource it is read on, worked out once, not for every row
-    plan = [(path, path[8:], True) if path.startswith("patient.") else (path, path, False) for path in paths]
+    # a page's cells worked out a column at a time (each path walked over all its resources at once), then
+    # laid out as rows: the per-cell walk cost as much as the rest of a FHIR row's extraction
+    numbers, imms, patients, problems = [], [], [], []
     for number, entry in enumerate(entries, start=1):
         imm = entry["resource"]
         if imm.get("resourceType") != "Immunization":
             continue
         patient = _patient(imm, index)
-        cells = {path: text_of(evaluate(patient if on_patient else imm, read)) for path, read, on_patient in plan}
-        problem = "patient_missing" if patient is None else _STATUS_PROBLEMS.get(str(imm.get("status")))
-        yield SourceRow(row=number, cells=cells, problem=problem)
+        numbers.append(number)
+        imms.append(imm)
+        patients.append(patient)
+        problems.append("patient_missing" if patient is None else _STATUS_PROBLEMS.get(str(imm.get("status"))))
+    columns = [column_texts(patients, path[8:]) if path.startswith("patient.") else column_texts(imms, path)
+               for path in paths]
+    cells = zip(*columns, strict=True) if columns else [()] * len(numbers)
+    for number, problem, values in zip(numbers, problems, cells, strict=True):
+        yield SourceRow(row=number, cells=dict(zip(paths, values, strict=True)), problem=problem)
 
 
 def fhir_instant(text: str) -> datetime | None:

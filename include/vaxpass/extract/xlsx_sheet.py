@@ -10,10 +10,15 @@ durations by their number format, shared and inline strings, booleans, error cod
 openpyxl's `WorkSheetParser.parse_cell`; any other row (a formula, rich text, an attribute openpyxl would
 refuse) goes to openpyxl's own parser as an element, so its values are openpyxl's by construction.
 Entity declarations and external entities are refused, as defusedxml does.
+Even so a row cost ~90 µs, most of it expat's Python callbacks (three per element, ~30 elements a row):
+past `<sheetData>`, rows of the common shape are read from the bytes by regular expressions (`_FastRows`, a
+third of the time) while expat, with no callbacks, checks every byte; the element builder takes over at the
+first row of another shape.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from string import digits
@@ -35,6 +40,7 @@ _NS = SHEET_MAIN_NS + "}"  # expat's names with "}" as namespace separator: "<ur
 _ROW, _V, _F, _IS, _T, _SI = (_NS + n for n in ("row", "v", "f", "is", "t", "si"))
 _DIMENSION, _DATA = _NS + "dimension", _NS + "sheetData"
 _READ = 1 << 16
+_OPEN_SLICE = 1 << 12
 _TAG, _ATTRS, _TEXT, _KIDS = range(4)  # a node: [tag, attributes, text or None, children or None]
 Node = list[Any]
 
@@ -172,6 +178,15 @@ class _Builder:
         return done
 
 
+def _well_formed(head: bytes) -> bool:
+    """Whether expat finds no error in the start of a document (what the builder would raise reading it)."""
+    try:
+        expat.ParserCreate(namespace_separator="}").Parse(head, False)
+    except expat.ExpatError:
+        return False
+    return True
+
+
 def _nodes(archive: Any, part: str, keep: str) -> Iterator[Node]:
     builder = _Builder(keep)
     with archive.open(part) as src:
@@ -222,9 +237,14 @@ class Sheet:
         self.builder = _Builder(_ROW)
         self.ready: list[Node] = []
         self.ended = False
+        self.pending = b""  # read, not yet given to the builder
         # read up to the sheet data: the dimension comes first (openpyxl reads it when it opens the book)
+        head = b""
         while not self.builder.data_started and not self.ended:
-            self._read()
+            head += self._open_read()
+        if self.pending and (b"<!DOCTYPE" in head or not _well_formed(head)):
+            self.ready += self.builder.feed(self.pending)  # the builder raises what it meets there, as it would
+            self.pending = b""
         for node in self.ready:
             if isinstance(node, Exception):
                 raise node
@@ -235,22 +255,70 @@ class Sheet:
                                       date_formats=book.date_formats, timedelta_formats=book.timedelta_formats)
         self._columns: dict[str, int] = {}
 
+    def _open_read(self) -> bytes:
+        """A block, given to the builder a slice at a time up to the start of the sheet data only (the rows
+        are `_FastRows`'s to read); the rest is kept for the builder in case it reads the rows itself."""
+        data = self.src.read(_READ)
+        self.ended = not data
+        for i in range(0, len(data), _OPEN_SLICE):
+            self.ready += self.builder.feed(data[i:i + _OPEN_SLICE])
+            if self.builder.data_started:
+                self.pending = data[i + _OPEN_SLICE:]
+                break
+        if not data:
+            self.ready += self.builder.feed(data)
+        return data
+
     def _read(self) -> None:
+        if self.pending:
+            self.ready += self.builder.feed(self.pending)
+            self.pending = b""
+            return
         data = self.src.read(_READ)
         self.ready += self.builder.feed(data)
         self.ended = not data
 
-    def _row_nodes(self) -> Iterator[Node]:
+    def _row_nodes(self, skip: int = 0) -> Iterator[Node]:
+        """The sheet's row nodes (after the first `skip`) through the element builder."""
+        while True:
+            ready, self.ready = self.ready, []
+            for node in ready:
+                if isinstance(node, Exception):
+                    raise node
+                if skip:
+                    skip -= 1
+                    continue
+                yield node
+            if self.ended:
+                return
+            self._read()
+
+    def _parsed_rows(self) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+        """Each row's number and cells. The rows the opening read already built come from their nodes; the rest
+        from `_FastRows` when the sheet allows, until it meets a row it does not read, after which the element
+        builder reads the sheet again from the start and takes over from that row."""
         try:
-            while True:
-                ready, self.ready = self.ready, []
-                for node in ready:
-                    if isinstance(node, Exception):
-                        raise node
-                    yield node
-                if self.ended:
-                    return
-                self._read()
+            done = 0
+            ready, self.ready = self.ready, []
+            for node in ready:
+                if isinstance(node, Exception):
+                    raise node
+                done += 1
+                yield self._parse_row(node)
+            if not self.ended:
+                fast = _FastRows.open(self, done)
+                if fast is None:
+                    done = 0  # the builder goes on where the opening read stopped
+                else:
+                    yield from fast
+                    if fast.finished:
+                        return
+                    done = max(done, fast.rows)  # the rows already yielded, by either reader
+                    self.src.close()
+                    self.src, self.builder, self.ended = self.book.archive.open(self.part), _Builder(_ROW), False
+                    self.pending = b""
+                for node in self._row_nodes(done):
+                    yield self._parse_row(node)
         finally:
             self.src.close()
 
@@ -259,8 +327,7 @@ class Sheet:
         max_col, max_row = self.max_col, self.max_row
         empty: tuple[Any, ...] = (None,) * max_col if max_col is not None else ()
         counter = idx = 1
-        for node in self._row_nodes():
-            idx, cells = self._parse_row(node)
+        for idx, cells in self._parsed_rows():
             if max_row is not None and idx > max_row:
                 break
             for _ in range(counter, idx):
@@ -301,12 +368,7 @@ class Sheet:
         coordinate = attrs.get("r")
         if not coordinate:
             return None
-        letters = coordinate.rstrip(digits)
-        column = self._columns.get(letters)
-        if column is None or len(letters) == len(coordinate):
-            column = coordinate_to_tuple(coordinate)[1]
-            if not any(c in digits for c in letters):
-                self._columns[letters] = column
+        column = self.column(coordinate.rstrip(digits), coordinate)
         kind = attrs.get("t", "n")
         style = attrs.get("s", 0)
         if style:
@@ -320,21 +382,205 @@ class Sheet:
             if tag == _V and not found:
                 found, value = True, kid[_TEXT] or None
         if value is not None:
-            if kind == "n":
-                value = _cast_number(value)
-                if style in self.book.date_formats:
-                    try:
-                        value = from_excel(value, self.book.epoch, timedelta=style in self.book.timedelta_formats)
-                    except (OverflowError, ValueError):
-                        value = "#VALUE!"
-            elif kind == "s":
-                value = self.book.strings[int(value)]
-            elif kind == "b":
-                value = bool(int(value))
-            elif kind == "d":
-                value = from_ISO8601(value)
+            value = self.typed(kind, style, value)
         elif kind == "inlineStr":
             child = _find(node, _IS)
             if child is not None:
                 value = _plain(child)
         return column, value
+
+    def column(self, letters: str, coordinate: str) -> int:
+        column = self._columns.get(letters)
+        if column is None or len(letters) == len(coordinate):
+            column = coordinate_to_tuple(coordinate)[1]
+            if not any(c in digits for c in letters):
+                self._columns[letters] = column
+        return column
+
+    def typed(self, kind: str, style: Any, value: str) -> Any:
+        """A cell's `<v>` text as openpyxl types it by the cell's type and number format."""
+        if kind == "n":
+            value = _cast_number(value)
+            if style in self.book.date_formats:
+                try:
+                    return from_excel(value, self.book.epoch, timedelta=style in self.book.timedelta_formats)
+                except (OverflowError, ValueError):
+                    return "#VALUE!"
+        elif kind == "s":
+            return self.book.strings[int(value)]
+        elif kind == "b":
+            return bool(int(value))
+        elif kind == "d":
+            return from_ISO8601(value)
+        return value
+
+
+# The rows `_FastRows` reads: a row numbered `r` first, then attributes without namespace declarations; cells
+# with a coordinate, optional style and type (in the order Excel and openpyxl write them) and either a `<v>` or
+# an inline string of one `<t>`, no formula. Whitespace between elements is what XML allows there.
+_WS = rb"[ \t\r\n]*"
+_ROW_RE = re.compile(_WS + rb'<row r="(\d+)"((?: [A-Za-z_][\w:.-]*="[^"<&]*")*)' + _WS + rb"(/?)>")
+_CELL = (_WS + rb'<c r="([A-Z]{1,3})(\d+)"(?: s="(\d+)")?(?: t="([A-Za-z]+)")?' + _WS + rb"(?:/>|>" + _WS
+         + rb'(?:<v>([^<]*)</v>|(<is>)' + _WS + rb'<t(?: xml:space="preserve")?>([^<]*)</t>' + _WS + rb"</is>)?"
+         + _WS + rb"</c>)")
+_CELL_RE = re.compile(_CELL)
+_DEFAULT_NS = b'xmlns="' + SHEET_MAIN_NS.encode() + b'"'
+_ROW_TAG = re.compile(rb"[<:]row[ \t\r\n/>]")
+_SHEET_DATA = re.compile(rb"<sheetData(?:[ \t\r\n][^>]*)?>")
+_ENCODING = re.compile(rb"""encoding=["']([^"']*)["']""")
+_REF = re.compile(r"&(?:#(\d+)|#x([0-9a-fA-F]+)|(amp|lt|gt|quot|apos));")
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_VALUES_KEPT = 1 << 16
+_KINDS = {None: "n", b"": "n", b"n": "n", b"s": "s", b"inlineStr": "inlineStr", b"str": "str", b"b": "b", b"e": "e",
+          b"d": "d"}
+_HEAD_LIMIT = 1 << 22
+
+
+def _deref(m: re.Match[str]) -> str:
+    if m[1]:
+        return chr(int(m[1]))
+    if m[2]:
+        return chr(int(m[2], 16))
+    return _NAMED[m[3]]
+
+
+def _text(raw: bytes) -> str:
+    """Character data as an XML parser gives it: line ends normalised, then character references replaced
+    (the document is well-formed: the validating parser has read these bytes)."""
+    text = raw.decode()
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "&" in text:
+        text = _REF.sub(_deref, text)
+    return text
+
+
+class _FastRows:
+    """A sheet's rows read from its bytes by regular expressions, for the shape of row nearly every producer
+    writes: the builder's Python callbacks for every element cost four times expat's parse. Nothing is decided
+    here that XML could make differ: expat (no callbacks) reads every byte first and so vouches that the
+    document is well-formed up to each row used; UTF-8 documents only, no DTD, comment or processing
+    instruction before the sheet data, rows and cells in the default namespace. At the first thing outside
+    that shape — another row or cell shape, a parse error, a `row` after the sheet data — it stops
+    (`finished` False, `rows` read so far) and the element builder takes over from that row."""
+
+    def __init__(self, sheet: Sheet, src: Any, parser: Any, buf: bytes, base: int, skip: int) -> None:
+        self.sheet, self.src, self.parser, self.buf, self.base, self.skip = sheet, src, parser, buf, base, skip
+        self.rows, self.finished, self.ended = 0, False, False
+        self.error_at: int | None = None
+
+    @classmethod
+    def open(cls, sheet: Sheet, skip: int) -> _FastRows | None:
+        """Positioned just after `<sheetData>` with `skip` rows to pass over; None when the sheet's head rules
+        the reader out."""
+        src = sheet.book.archive.open(sheet.part)
+        parser = expat.ParserCreate(namespace_separator="}")
+        head = b""
+        while (found := _SHEET_DATA.search(head)) is None:
+            data = src.read(_READ)
+            if not data or len(head) > _HEAD_LIMIT:
+                src.close()
+                return None
+            head += data
+        prefix = head[:found.start()]
+        declaration = prefix.removeprefix(b"\xef\xbb\xbf")
+        if declaration.startswith(b"<?xml"):
+            end = declaration.find(b"?>")
+            encoding = _ENCODING.search(declaration[:end])
+            if encoding is not None and encoding[1].lower() not in (b"utf-8", b"utf8"):
+                end = -1
+            declaration = declaration[end + 2:] if end >= 0 else b"<?"
+        if b"<?" in declaration or b"<!" in declaration or found[0].endswith(b"/>") or b"xmlns" in found[0] \
+                or prefix.count(b'xmlns="') != 1 or _DEFAULT_NS not in prefix:  # <sheetData> in the main namespace
+            src.close()
+            return None
+        fast = cls(sheet, src, parser, head[found.end():], found.end(), skip)
+        fast.feed(head)
+        return fast
+
+    def feed(self, data: bytes) -> None:
+        if self.error_at is not None:
+            return
+        try:
+            self.parser.Parse(data, not data)
+        except expat.ExpatError:
+            self.error_at = self.parser.ErrorByteIndex
+
+    def more(self, pos: int) -> bool:
+        """The unread rest of the buffer with the next block after it; False at the end of the part."""
+        data = self.src.read(_READ)
+        self.feed(data)
+        self.buf, self.base = self.buf[pos:] + data, self.base + pos
+        self.ended = not data
+        return bool(data)
+
+    def __iter__(self) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+        try:
+            yield from self._rows()
+        finally:
+            self.src.close()
+
+    def _rows(self) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+        sheet, pos = self.sheet, 0
+        columns: dict[bytes, int] = {}
+        values: dict[tuple[bytes | None, ...], Any] = {}  # a cell's value by its type, style and text: they repeat
+        while True:
+            m = _ROW_RE.match(self.buf, pos)
+            close = -1 if m is None else m.end() if m[3] else self.buf.find(b"</row>", m.end())
+            if m is None or close < 0:
+                rest = self.buf[pos:]
+                if m is None and rest.lstrip(b" \t\r\n").startswith(b"</sheetData>"):
+                    self._tail(pos)
+                    return
+                if self.ended or self.error_at is not None or (m is None and b"</row>" in rest) or \
+                        len(rest) > _HEAD_LIMIT:
+                    return
+                self.more(pos)
+                pos = 0
+                continue
+            content, end = (b"", close) if m[3] else (self.buf[m.end():close], close + 6)
+            if self.error_at is not None and self.base + end > self.error_at:
+                return
+            parts = _CELL_RE.split(content)
+            if b"xmlns" in m[2] or any(parts[0:-1:8]) or parts[-1].strip(b" \t\r\n"):
+                return  # another attribute, element or text among the cells
+            pos = end
+            self.rows += 1
+            if self.skip:
+                self.skip -= 1
+                continue
+            cells: list[tuple[int, Any]] = []
+            it = iter(parts[1:])
+            for letters, number, style, kind, v, inline, t, _ in zip(it, it, it, it, it, it, it, it, strict=True):
+                key = (kind, style, v, inline, t)
+                value = values.get(key, values)
+                if value is values:
+                    value = values[key] = self._value(kind, style, v, inline, t)
+                column = columns.get(letters)
+                if column is None:
+                    column = columns[letters] = sheet.column(letters.decode(), (letters + number).decode())
+                cells.append((column, value))
+            sheet.parser.row_counter = idx = int(m[1])
+            yield idx, cells
+            if len(values) > _VALUES_KEPT:
+                values.clear()
+
+    def _value(self, kind_: bytes | None, style: bytes | None, v: bytes | None, inline: bytes | None,
+               t: bytes | None) -> Any:
+        """`Sheet._cell`'s value of a cell of the common shape."""
+        kind = _KINDS.get(kind_) or kind_.decode()  # type: ignore[union-attr]
+        if kind == "inlineStr":
+            return _text(t) if inline else None  # type: ignore[arg-type]
+        if v:
+            return self.sheet.typed(kind, int(style) if style else 0, _text(v))
+        return None
+
+    def _tail(self, pos: int) -> None:
+        """After the sheet data: read to the end, unless an element named `row` (not `rowBreaks`) or a parse
+        error may be there (the builder then reads it)."""
+        tail = self.buf[pos:]
+        while _ROW_TAG.search(tail) is None and self.error_at is None:
+            if not self.more(len(self.buf)):
+                self.finished = self.error_at is None
+                return
+            tail = tail[-5:] + self.buf
