@@ -5,6 +5,9 @@ with no duplicate certificate, no lost record, and counts equal to an uncrashed 
 Each kill lands after the stage's work is committed and before the task reports success (a test-only pause,
 dags/common/faults.py): the retry then redoes a stage whose work is already in the store, the moment a
 duplicate would come from. Zombie detection is made quick with `[scheduler] task_instance_heartbeat_timeout`.
+A task a killed worker had taken from the queue but not started yet is neither running nor heartbeating: it
+stays queued until `[scheduler] task_queued_timeout` (600 s by default) requeues it, shortened here to
+`QUEUED_TIMEOUT` (on a loaded machine a kill during issuance once left one such task queued for 11 minutes).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.postgres, pytest.ma
 
 PAUSE = 15  # seconds each paused task waits, its work committed, for the kill
 HEARTBEAT_TIMEOUT = 20
+QUEUED_TIMEOUT = 180  # also the lifetime of a queued task's Execution API token: not too short
 STAGES = ("extract", "match", "issue_clean")
 
 
@@ -107,6 +111,8 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(celery_topology: Call
     topology = celery_topology(persons=300, sites=4, extra_env={
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(QUEUED_TIMEOUT),
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
         **{f"VAXPASS_TEST_PAUSE_{stage.upper()}": str(PAUSE) for stage in STAGES},
     })
