@@ -82,8 +82,9 @@ def test_postgres_stores_what_sqlite_stores(tmp_path: Path, registry: SqlRegistr
     assert len(persons) == 4 and decisions[0][2] == decisions[1][2]
 
 
+@pytest.mark.parametrize("batched", [False, True])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_person_inserted_meanwhile_is_skipped(tmp_path: Path, backend: str,
+def test_a_person_inserted_meanwhile_is_skipped(tmp_path: Path, backend: str, batched: bool,
                                                 pg_databases: Callable[[], str]) -> None:
     url = make_store(tmp_path, [site()], url=pg_databases() if backend == "postgresql" else None)
     row = ("p1", "citizen", 7, "Nguyễn Văn An", "1990-05-12", "M", "001090000001", "VN", None)
@@ -92,7 +93,8 @@ def test_a_person_inserted_meanwhile_is_skipped(tmp_path: Path, backend: str,
         insert_rows(s.connection(), Person.__table__, columns, [row])  # type: ignore[arg-type]
     with session_scope(url) as s:  # the same person again (another task won the race): no error, no change
         insert_rows(s.connection(), Person.__table__, columns,  # type: ignore[arg-type]
-                    [(*row[:3], "Other Name", *row[4:]), ("p2", *row[1:2], 8, *row[3:])], skip_existing=True)
+                    [(*row[:3], "Other Name", *row[4:]), ("p2", *row[1:2], 8, *row[3:])], skip_existing=True,
+                    batched=batched)
     with session_scope(url) as s:
         assert s.execute(select(Person.id, Person.full_name).order_by(Person.id)).tuples().all() == [
             ("p1", "Nguyễn Văn An"), ("p2", "Nguyễn Văn An")]
@@ -103,7 +105,7 @@ def test_record_updates_span_statements(tmp_path: Path, backend: str, pg_databas
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite's updates go a batch of rows per statement: every row of every batch gets its own values (NULLs too),
     and a person id that is not there fails the whole write (on SQLite its error without the values)."""
-    monkeypatch.setattr(bulk, "_UPDATE_BATCH", 2)
+    monkeypatch.setattr(bulk, "_ROWS_PER_STATEMENT", 2)
     url = make_store(tmp_path, [site()], url=pg_databases() if backend == "postgresql" else None)
     person = ("p1", "citizen", 7, "Nguyễn Văn An", "1990-05-12", "M", "001090000001", "VN", None)
     columns = ("id", "kind", "registry_id", "full_name", "dob", "sex", "national_id", "nationality", "passport_no")

@@ -11,7 +11,7 @@ by the caller.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -67,16 +67,22 @@ def _as_dicts(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> list[d
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], *,
-                skip_existing: bool = False) -> None:
+                skip_existing: bool = False, batched: bool = False) -> None:
     """Insert `rows` (tuples in `columns` order, values as the driver takes them); `skip_existing`: a row whose
     key is already there is left out (no conflict target: any unique key, as a concurrent insert of the same
-    person may clash on either)."""
+    person may clash on either). `batched`: on SQLite thousands of rows a statement, in the order given (the
+    ids one statement a row would give them): a quarter less CPU for matching's persons and decisions (many
+    rows, foreign keys checked; 1.38 vs 1.79 s for 342 k rows), no gain for confirmation's items (fewer, wider)."""
     if not rows:
         return
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        executemany_on_driver(conn, insert_sql(table, columns, " ON CONFLICT DO NOTHING" if skip_existing else ""),
-                              rows)
+        tail = " ON CONFLICT DO NOTHING" if skip_existing else ""
+        if batched:
+            _by_statements(conn, rows, lambda values: f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+                           f"{values}{tail}", insert_sql(table, columns, tail))
+        else:
+            executemany_on_driver(conn, insert_sql(table, columns, tail), rows)
         return
     stmt: Any
     if not skip_existing:
@@ -90,8 +96,19 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     conn.execute(stmt.values(_binds(table, columns)), _as_dicts(columns, rows))
 
 
-# Rows per UPDATE … FROM (VALUES …) statement on SQLite (within its default 32,766 variables for four columns).
-_UPDATE_BATCH = 8000
+# Rows per statement of SQLite's bulk writes, within its default 32,766 variables (fewer for wide rows).
+_ROWS_PER_STATEMENT = 8000
+
+
+def _by_statements(conn: Connection, rows: Sequence[tuple[Any, ...]], sql: Callable[[str], str], shown: str) -> None:
+    """Run `sql(values)` on SQLite for thousands of rows at a time, `values` being their `(?, …), (?, …)`: one
+    statement a row costs its statement overhead (and, where SQLite needs one, its statement journal) every row."""
+    row = f"({', '.join('?' * len(rows[0]))})"
+    per = max(1, min(_ROWS_PER_STATEMENT, 32766 // len(rows[0])))
+    for lo in range(0, len(rows), per):
+        part = rows[lo:lo + per]
+        with _driver_cursor(conn, shown) as cursor:
+            cursor.execute(sql(", ".join([row] * len(part))), [value for r in part for value in r])
 
 
 def update_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
@@ -106,14 +123,9 @@ def update_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     if conn.dialect.name == "sqlite":
         names = ", ".join([*columns, "id"])
         sets = ", ".join(f"{c} = v.{c}" for c in columns)
-        row = f"({', '.join('?' * (len(columns) + 1))})"
-        per = max(1, min(_UPDATE_BATCH, 32766 // (len(columns) + 1)))
-        for lo in range(0, len(rows), per):
-            part = rows[lo:lo + per]
-            sql = (f"WITH v({names}) AS (VALUES {', '.join([row] * len(part))}) "
-                   f"UPDATE {table.name} SET {sets} FROM v WHERE {table.name}.id = v.id")
-            with _driver_cursor(conn, f"UPDATE {table.name} SET {sets} FROM (VALUES …) v WHERE id = v.id") as cursor:
-                cursor.execute(sql, [value for r in part for value in r])
+        _by_statements(conn, rows, lambda values: f"WITH v({names}) AS (VALUES {values}) "
+                       f"UPDATE {table.name} SET {sets} FROM v WHERE {table.name}.id = v.id",
+                       f"UPDATE {table.name} SET {sets} FROM (VALUES …) v WHERE id = v.id")
         return
     stmt = update(table).where(table.c.id == bindparam("p_id")).values(_binds(table, columns))
     conn.execute(stmt, _as_dicts([*columns, "id"], rows))
