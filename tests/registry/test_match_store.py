@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Text, cast, select
+from sqlalchemy.exc import IntegrityError
 
 from tests.factories import make_registry, make_store, site
 from tests.registry.test_match import KEY, _record
 from vaxpass.registry import RecordIdentity, SqlRegistry, match_identities, match_valid_records
 from vaxpass.registry.history import link_key
-from vaxpass.store import session_scope
-from vaxpass.store.bulk import insert_rows
+from vaxpass.store import bulk, session_scope
+from vaxpass.store.bulk import insert_rows, update_rows
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
 
 RECORDS: list[dict[str, Any]] = [
@@ -81,8 +82,9 @@ def test_postgres_stores_what_sqlite_stores(tmp_path: Path, registry: SqlRegistr
     assert len(persons) == 4 and decisions[0][2] == decisions[1][2]
 
 
+@pytest.mark.parametrize("batched", [False, True])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_person_inserted_meanwhile_is_skipped(tmp_path: Path, backend: str,
+def test_a_person_inserted_meanwhile_is_skipped(tmp_path: Path, backend: str, batched: bool,
                                                 pg_databases: Callable[[], str]) -> None:
     url = make_store(tmp_path, [site()], url=pg_databases() if backend == "postgresql" else None)
     row = ("p1", "citizen", 7, "Nguyễn Văn An", "1990-05-12", "M", "001090000001", "VN", None)
@@ -91,7 +93,40 @@ def test_a_person_inserted_meanwhile_is_skipped(tmp_path: Path, backend: str,
         insert_rows(s.connection(), Person.__table__, columns, [row])  # type: ignore[arg-type]
     with session_scope(url) as s:  # the same person again (another task won the race): no error, no change
         insert_rows(s.connection(), Person.__table__, columns,  # type: ignore[arg-type]
-                    [(*row[:3], "Other Name", *row[4:]), ("p2", *row[1:2], 8, *row[3:])], skip_existing=True)
+                    [(*row[:3], "Other Name", *row[4:]), ("p2", *row[1:2], 8, *row[3:])], skip_existing=True,
+                    batched=batched)
     with session_scope(url) as s:
         assert s.execute(select(Person.id, Person.full_name).order_by(Person.id)).tuples().all() == [
             ("p1", "Nguyễn Văn An"), ("p2", "Nguyễn Văn An")]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_record_updates_span_statements(tmp_path: Path, backend: str, pg_databases: Callable[[], str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's updates go a batch of rows per statement: every row of every batch gets its own values (NULLs too),
+    and a person id that is not there fails the whole write (on SQLite its error without the values)."""
+    monkeypatch.setattr(bulk, "_ROWS_PER_STATEMENT", 2)
+    url = make_store(tmp_path, [site()], url=pg_databases() if backend == "postgresql" else None)
+    person = ("p1", "citizen", 7, "Nguyễn Văn An", "1990-05-12", "M", "001090000001", "VN", None)
+    columns = ("id", "kind", "registry_id", "full_name", "dob", "sex", "national_id", "nationality", "passport_no")
+    with session_scope(url) as s:
+        for n in range(1, 6):
+            _record(s, n)
+        insert_rows(s.connection(), Person.__table__, columns, [person])  # type: ignore[arg-type]
+    table = DoseRecord.__table__
+    with session_scope(url) as s:
+        update_rows(s.connection(), table, ("status", "status_reason", "person_id"),  # type: ignore[arg-type]
+                    [("matched", None, "p1", 4), ("matched", None, "p1", 1), ("flagged", "no_match", None, 5),
+                     ("flagged", "weak_evidence", None, 2)])
+    with session_scope(url) as s:
+        assert s.execute(select(DoseRecord.id, DoseRecord.status, DoseRecord.status_reason, DoseRecord.person_id)
+                         .order_by(DoseRecord.id)).tuples().all() == [
+            (1, "matched", None, "p1"), (2, "flagged", "weak_evidence", None), (3, "valid", None, None),
+            (4, "matched", None, "p1"), (5, "flagged", "no_match", None)]
+    with pytest.raises(IntegrityError) as failed, session_scope(url) as s:
+        update_rows(s.connection(), table, ("person_id",),  # type: ignore[arg-type]
+                    [("p1", 3), ("nobody-such", 1)])
+    if backend == "sqlite":  # (PostgreSQL's own message names the missing key)
+        assert "nobody-such" not in str(failed.value)
+    with session_scope(url) as s:
+        assert s.scalar(select(DoseRecord.person_id).where(DoseRecord.id == 3)) is None

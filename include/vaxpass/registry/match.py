@@ -109,7 +109,7 @@ def save_persons(session: Session, persons: dict[str, dict[str, Any]]) -> None:
     # a person another partition's task inserted meanwhile is skipped (matching runs in parallel)
     row = itemgetter(*_PERSON_COLUMNS)
     fresh = [row(persons[pid]) for pid in sorted(persons) if pid not in existing]
-    insert_rows(session.connection(), _PERSONS, _PERSON_COLUMNS, fresh, skip_existing=True)
+    insert_rows(session.connection(), _PERSONS, _PERSON_COLUMNS, fresh, skip_existing=True, batched=True)
 
 
 def person_from_registry(session: Session, key: bytes, entry: RegistryEntry) -> str:
@@ -221,7 +221,7 @@ def match_valid_records(db_url: str, registry: PopulationRegistry, *, cycle_id: 
             decisions.append((rec_id, cycle_id, person_id, outcome, method, reason, score, evidence, candidates))
         save_persons(session, persons)
         conn = session.connection()
-        insert_rows(conn, _DECISIONS, _DECISION_COLUMNS, decisions)
+        insert_rows(conn, _DECISIONS, _DECISION_COLUMNS, decisions, batched=True)
         # the records' updates grouped by their new status (each group in id order): SQLite's update of the
         # status and person indexes then costs a tenth less than with matched and flagged records interleaved
         update_rows(conn, _RECORDS, _RECORD_UPDATE, matched + flagged)
