@@ -56,10 +56,12 @@ def test_the_graph_shows_every_link_kind_of_the_certificate(web: AirflowServer) 
 def test_search_by_part_of_a_uvci_lists_the_certificate(web: AirflowServer) -> None:
     uvci, _, _ = _certificate(web)
     part = uvci.split(":")[-1][:8].lower()
-    _, doc = _page(web, part)
-    hits = [a.text_content() for a in doc.xpath("//table[@id='results']//a")] or [
-        doc.xpath("//div[@id='graph']/div[@data-kind='certificate']/div[@class='node']")[0].get("data-ref")]
-    assert uvci in hits
+    text, doc = _page(web, part)
+    hits = [a.text_content() for a in doc.xpath("//table[@id='results']//a")] + [
+        node.get("data-ref") for node in doc.xpath("//div[@id='graph']/div[@data-kind='certificate']/div[@class='node']")]
+    # once in CI (20:35, 2026-11-27) the page showed neither a result nor a graph: say what it showed instead
+    shown = " ".join(" ".join(doc.xpath("//h1//text() | //h2//text() | //p[@class='error']//text()")).split())
+    assert uvci in hits, (part, shown, len(text))
 
 
 def test_an_unknown_certificate_says_so(web: AirflowServer) -> None:
