@@ -14,11 +14,10 @@ from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Connection, Dialect, Text, bindparam, cast, func, insert, select
+from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeDecorator
 
-from vaxpass.store.bulk import executemany_on_driver, insert_sql
+from vaxpass.store.bulk import EncodedJSON, executemany_on_driver, insert_sql
 from vaxpass.store.listed import named_rows, value_lists
 from vaxpass.store.models import (
     ConfirmationItem,
@@ -59,19 +58,9 @@ class DoseRef(Protocol):
     def cycle_id(self) -> str: ...
 
 
-class _EncodedJSON(TypeDecorator[str]):
-    """A JSON column's value given as the text `json.dumps` made of it: bound as it is, not encoded again."""
-
-    impl = JSON
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> None:
-        return None
-
-
 _LINKS = LineageLink.metadata.tables[LineageLink.__tablename__]
 _INSERT_LINKS = insert(_LINKS).values(certificate_id=bindparam("certificate_id"), kind=bindparam("kind"),
-                                      ref=bindparam("ref"), detail=bindparam("detail", type_=_EncodedJSON()))
+                                      ref=bindparam("ref"), detail=bindparam("detail", type_=EncodedJSON()))
 
 
 # A link row as `save_links` takes it: (certificate_id, kind, ref, detail as JSON text).

@@ -46,7 +46,7 @@ def executemany_on_driver(conn: Connection, sql: str, rows: Sequence[Sequence[An
         cursor.executemany(sql, rows)
 
 
-class _EncodedJSON(TypeDecorator[str]):
+class EncodedJSON(TypeDecorator[str]):
     """A JSON column's value given as JSON text: bound as it is, not encoded again."""
 
     impl = JSON
@@ -57,7 +57,7 @@ class _EncodedJSON(TypeDecorator[str]):
 
 
 def _binds(table: Table, columns: Sequence[str]) -> dict[str, Any]:
-    return {c: bindparam(f"p_{c}", type_=_EncodedJSON() if isinstance(table.c[c].type, JSON) else table.c[c].type)
+    return {c: bindparam(f"p_{c}", type_=EncodedJSON() if isinstance(table.c[c].type, JSON) else table.c[c].type)
             for c in columns}
 
 
