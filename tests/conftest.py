@@ -15,12 +15,20 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("VAXPASS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+# the ops store's driver on PostgreSQL (its bulk writes go by COPY through psycopg 3's row writer)
+PG_STORE_DRIVER = "postgresql+psycopg"
+
+
+def with_driver(url: str, driver: str) -> str:
+    """`url` with its scheme (dialect+driver) replaced by `driver`."""
+    return driver + "://" + url.split("://", 1)[1]
 
 
 def database_factory(service: str, admin_url: str, *, create: str, drop: str,
-                     url_suffix: str = "") -> Iterator[Callable[[], str]]:
+                     url_suffix: str = "", driver: str | None = None) -> Iterator[Callable[[], str]]:
     """Yield a factory of fresh databases on a server (`create`/`drop` are SQL with a `{name}` slot), and drop
-    them afterwards. Skips locally when the server is unreachable; fails in CI (CI=true), where it is required."""
+    them afterwards; their URLs use `driver` (else the admin URL's). Skips locally when the server is
+    unreachable; fails in CI (CI=true), where it is required."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
@@ -37,7 +45,8 @@ def database_factory(service: str, admin_url: str, *, create: str, drop: str,
                 pytest.fail(f"{service} is required in CI (CI=true) but unreachable: {exc}")
             pytest.skip(f"{service} unreachable: {exc}")
         made.append(name)
-        return admin_url.rsplit("/", 1)[0] + f"/{name}{url_suffix}"
+        url = admin_url.rsplit("/", 1)[0] + f"/{name}{url_suffix}"
+        return with_driver(url, driver) if driver else url
 
     yield make
     from sqlalchemy.orm import close_all_sessions
@@ -54,6 +63,6 @@ def database_factory(service: str, admin_url: str, *, create: str, drop: str,
 
 @pytest.fixture
 def pg_databases() -> Iterator[Callable[[], str]]:
-    """A factory of fresh PostgreSQL databases, dropped afterwards."""
+    """A factory of fresh PostgreSQL databases (URLs with the ops store's driver), dropped afterwards."""
     yield from database_factory("PostgreSQL", PG_ADMIN_URL, create='CREATE DATABASE "{name}"',
-                                drop='DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                                drop='DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', driver=PG_STORE_DRIVER)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, database_factory
+from tests.conftest import PG_ADMIN_URL, PG_STORE_DRIVER, database_factory, with_driver
 from tests.deploy.topology import CeleryTopology, running
 
 
@@ -22,7 +22,8 @@ def celery_topology(tmp_path: Path) -> Iterator[Callable[..., CeleryTopology]]:
     try:
         with contextlib.ExitStack() as stack:
             def start(**options: object) -> CeleryTopology:
-                topology = CeleryTopology(tmp=tmp_path, metadata_url=make_db(), ops_url=make_db(),
+                topology = CeleryTopology(tmp=tmp_path, metadata_url=make_db(),
+                                          ops_url=with_driver(make_db(), PG_STORE_DRIVER),
                                           **options)  # type: ignore[arg-type]
                 return stack.enter_context(running(topology))
 

@@ -29,7 +29,7 @@ def test_services_and_executor(compose: dict) -> None:
     env = compose["services"]["airflow-worker"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
-    assert env["VAXPASS_DB_URL"].startswith("postgresql")
+    assert env["VAXPASS_DB_URL"].startswith("postgresql+psycopg://")  # psycopg 3: the bulk writes go by COPY
     mounts = " ".join(compose["services"]["airflow-scheduler"]["volumes"])
     for folder in ("./dags", "./plugins", "./include", "./data_quality"):
         assert folder in mounts

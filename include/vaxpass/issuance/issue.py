@@ -41,7 +41,7 @@ from vaxpass.signing.keystore import Signer
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.signing.uvci import make_uvci
 from vaxpass.store import session_scope
-from vaxpass.store.bulk import executemany_on_driver, insert_sql
+from vaxpass.store.bulk import copies, copy_rows, executemany_on_driver, insert_sql, reserve_ids
 from vaxpass.store.listed import named_rows, value_lists
 from vaxpass.store.models import Certificate, DoseRecord, Person
 from vaxpass.store.partition import Partition
@@ -263,7 +263,9 @@ _SQLITE_MAX_ROWID = 2**63 - 1
 def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert the rows with one executemany and return their ids, in the rows' order.
 
-    On PostgreSQL the ids come back with the insert (RETURNING, sorted by the parameters' order). On SQLite the
+    On PostgreSQL through psycopg 3 the ids are taken from the sequence first and the rows copied with them
+    (`COPY`); through another driver they come back with the insert (RETURNING, sorted by the parameters'
+    order). On SQLite the
     rows go to the driver's cursor (SQLAlchemy's RETURNING with the rows' order kept inserts row by row there,
     the largest cost of the write), each value converted as its column's type binds it (the two timestamps,
     ~3 µs a value: each distinct one once; every other column binds as it is). Their ids are then known without
@@ -272,6 +274,11 @@ def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> list[i
     largest, in order (rows another connection inserted in between, or ids chosen otherwise, would break the
     equality: then they are read by UVCI).
     """
+    if copies(conn):
+        ids = reserve_ids(conn, _CERTS, len(rows))
+        copy_rows(conn, _CERTS, ("id", *_CERT_COLUMNS),
+                  [(cert_id, *(row[name] for name in _CERT_COLUMNS)) for cert_id, row in zip(ids, rows, strict=True)])
+        return ids
     if conn.dialect.name != "sqlite":
         inserted = conn.execute(insert(_CERTS).returning(_CERTS.c.id, sort_by_parameter_order=True), rows)
         return list(inserted.scalars())

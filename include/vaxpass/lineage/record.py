@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select
 from sqlalchemy.orm import Session
 
-from vaxpass.store.bulk import EncodedJSON, executemany_on_driver, insert_sql
+from vaxpass.store.bulk import EncodedJSON, copies, copy_rows, executemany_on_driver, insert_sql
 from vaxpass.store.listed import named_rows, value_lists
 from vaxpass.store.models import (
     ConfirmationItem,
@@ -292,10 +292,14 @@ def save_links(db: Session | Connection, rows: list[LinkRow]) -> None:
     """Insert the rows (`detail` as the JSON text `LineageContext.links` makes): a cycle writes about nine links
     per certificate. On SQLite one executemany of the tuples on the driver's cursor, the same statement
     SQLAlchemy would run without its per-row parameter processing (half the cost of the write; the values
-    need none: integers and text); elsewhere one Core executemany (batched into multi-row INSERTs)."""
+    need none: integers and text); on PostgreSQL through psycopg 3 by COPY; elsewhere one Core executemany
+    (batched into multi-row INSERTs)."""
     if not rows:
         return
     conn = _connection(db)
+    if copies(conn):
+        copy_rows(conn, _LINKS, _LINK_COLUMNS, rows)
+        return
     if conn.dialect.name != "sqlite":
         conn.execute(_INSERT_LINKS, [dict(zip(_LINK_COLUMNS, row, strict=True)) for row in rows])
         return

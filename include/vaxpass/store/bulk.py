@@ -1,4 +1,5 @@
-"""Bulk writes of prepared tuples: on SQLite one `executemany` on the driver's cursor, elsewhere Core.
+"""Bulk writes of prepared tuples: on SQLite one `executemany` on the driver's cursor, on PostgreSQL through
+psycopg 3 `COPY`, elsewhere Core.
 
 SQLAlchemy's executemany builds and processes every row's parameters in Python (~5 µs a row of four columns),
 more than SQLite's own insert of the row. Issuance writes about ten rows per certificate (the certificate and
@@ -7,6 +8,12 @@ directly, as the same statement with the same values SQLAlchemy would bind. Erro
 (`IntegrityError` …), without their parameters (they hold personal data). JSON columns arrive as the text
 `json.dumps` made of them (the text SQLAlchemy's JSON type would have written), so each value is encoded once,
 by the caller.
+
+On PostgreSQL, Core's executemany of an INSERT is batched into multi-row statements of a thousand rows, each a
+new statement text that psycopg parses in Python, and of an UPDATE is one statement a row: a 40 k-person
+backfill spent more time there than SQLite spent on the whole write. Through psycopg 3 the rows go by `COPY`
+instead, each formatted by psycopg's row writer (in C); inserts that skip existing keys, and updates, are
+copied into a temporary table first and applied from there in one statement.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Dialect, Table, TypeDecorator, bindparam, insert, update
+from sqlalchemy import JSON, Connection, Dialect, Table, TypeDecorator, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -56,6 +63,55 @@ class EncodedJSON(TypeDecorator[str]):
         return None
 
 
+def copies(conn: Connection) -> bool:
+    """Whether bulk writes on `conn` go by COPY: PostgreSQL through psycopg 3 (psycopg2 has no row writer)."""
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+
+
+def copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+              into: str | None = None) -> None:
+    """COPY `rows` (tuples in `columns` order) into `table` (or the table named `into`, of the same columns)
+    inside the connection's transaction (`copies(conn)` must hold). Each value is converted as its column's
+    type binds it (the store's UTC timestamps: each distinct value once), JSON columns excepted: their values
+    are the JSON text already."""
+    converters = [(i, converter) for i, name in enumerate(columns)
+                  if not isinstance(table.c[name].type, JSON)
+                  and (converter := table.c[name].type.bind_processor(conn.dialect)) is not None]
+    sql = f"COPY {into or table.name} ({', '.join(columns)}) FROM STDIN"
+    with _driver_cursor(conn, sql) as cursor, cursor.copy(sql) as copy:
+        if not converters:
+            for row in rows:
+                copy.write_row(row)
+            return
+        done: list[dict[Any, Any]] = [{} for _ in converters]
+        for row in rows:
+            values = list(row)
+            for (i, converter), seen in zip(converters, done, strict=True):
+                value = values[i]
+                values[i] = seen[value] if value in seen else seen.setdefault(value, converter(value))
+            copy.write_row(values)
+
+
+def reserve_ids(conn: Connection, table: Table, n: int) -> list[int]:
+    """`n` fresh ids of `table` from its sequence (PostgreSQL), in increasing order: rows copied with them get
+    the ids an insert without ids would have given them."""
+    return list(conn.execute(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                                  "FROM generate_series(1, :n)"), {"n": n}).scalars())
+
+
+@contextmanager
+def _staged(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Iterator[str]:
+    """The rows copied into a temporary table of `columns` (typed as `table`'s), their order kept in `_ord`;
+    yields its name. Dropped when the block ends (on an error the transaction's end drops it)."""
+    name = f"_staged_{table.name}"
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS SELECT {', '.join(columns)} "
+                         f"FROM {table.name} WITH NO DATA")
+    conn.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN _ord bigserial")
+    copy_rows(conn, table, columns, rows, into=name)
+    yield name
+    conn.exec_driver_sql(f"DROP TABLE {name}")
+
+
 def _binds(table: Table, columns: Sequence[str]) -> dict[str, Any]:
     return {c: bindparam(f"p_{c}", type_=EncodedJSON() if isinstance(table.c[c].type, JSON) else table.c[c].type)
             for c in columns}
@@ -72,7 +128,9 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     key is already there is left out (no conflict target: any unique key, as a concurrent insert of the same
     person may clash on either). `batched`: on SQLite thousands of rows a statement, in the order given (the
     ids one statement a row would give them): a quarter less CPU for matching's persons and decisions (many
-    rows, foreign keys checked; 1.38 vs 1.79 s for 342 k rows), no gain for confirmation's items (fewer, wider)."""
+    rows, foreign keys checked; 1.38 vs 1.79 s for 342 k rows), no gain for confirmation's items (fewer, wider).
+    On PostgreSQL through psycopg 3 always by COPY (in the order given); with `skip_existing` through a
+    temporary table, inserted from it in that order."""
     if not rows:
         return
     dialect = conn.dialect.name
@@ -83,6 +141,15 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
                            f"{values}{tail}", insert_sql(table, columns, tail))
         else:
             executemany_on_driver(conn, insert_sql(table, columns, tail), rows)
+        return
+    if copies(conn):
+        if not skip_existing:
+            copy_rows(conn, table, columns, rows)
+            return
+        names = ", ".join(columns)
+        with _staged(conn, table, columns, rows) as staged:
+            conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staged} ORDER BY _ord "
+                                 "ON CONFLICT DO NOTHING")
         return
     stmt: Any
     if not skip_existing:
@@ -117,7 +184,9 @@ def update_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     On SQLite thousands of rows per statement (`UPDATE … FROM (VALUES …)`, scanned in the order given), not one
     statement a row: with foreign keys on, SQLite runs every UPDATE statement in a statement journal of its own,
     and per row that cost as much as the update itself and grew with the store (matching's record updates: 10 µs
-    a row at 82 k records, 14 at 245 k; 5.5 and 7.8 with one statement per 8,000 rows or foreign keys off)."""
+    a row at 82 k records, 14 at 245 k; 5.5 and 7.8 with one statement per 8,000 rows or foreign keys off).
+    On PostgreSQL through psycopg 3 the rows are copied into a temporary table and applied by one
+    `UPDATE … FROM` it (Core's executemany there is one statement, and one round trip, a row)."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
@@ -126,6 +195,11 @@ def update_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         _by_statements(conn, rows, lambda values: f"WITH v({names}) AS (VALUES {values}) "
                        f"UPDATE {table.name} SET {sets} FROM v WHERE {table.name}.id = v.id",
                        f"UPDATE {table.name} SET {sets} FROM (VALUES …) v WHERE id = v.id")
+        return
+    if copies(conn):
+        sets = ", ".join(f"{c} = s.{c}" for c in columns)
+        with _staged(conn, table, [*columns, "id"], rows) as staged:
+            conn.exec_driver_sql(f"UPDATE {table.name} SET {sets} FROM {staged} s WHERE {table.name}.id = s.id")
         return
     stmt = update(table).where(table.c.id == bindparam("p_id")).values(_binds(table, columns))
     conn.execute(stmt, _as_dicts([*columns, "id"], rows))
