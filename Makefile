@@ -49,10 +49,15 @@ BENCH_PERSONS ?= 530000
 BENCH_INCREMENT ?= 100000
 BENCH_BASE_PERSONS ?= 120000
 BENCH_BASE_SITES ?= 240
+# The ops store: SQLite in each run's work folder, or PostgreSQL with BENCH_DB_URL (a bench database, dropped and
+# created afresh for every run; e.g. postgresql+psycopg://postgres@127.0.0.1:5432/vaxpass_bench). On a server on
+# this machine each stage's server CPU is recorded too, and the projection charges it.
+BENCH_DB_URL ?=
+BENCH_STORE := $(if $(BENCH_DB_URL),--db-url $(BENCH_DB_URL) --recreate-db)
 bench: venv
-	$(BIN)/python -m bench.run_stages --persons $(BENCH_BASE_PERSONS)
-	$(BIN)/python -m bench.run_stages --persons $(BENCH_BASE_PERSONS) --sites $(BENCH_BASE_SITES)
-	$(BIN)/python -m bench.run_stages --persons $(BENCH_PERSONS) --increment $(BENCH_INCREMENT)
+	$(BIN)/python -m bench.run_stages --persons $(BENCH_BASE_PERSONS) $(BENCH_STORE)
+	$(BIN)/python -m bench.run_stages --persons $(BENCH_BASE_PERSONS) --sites $(BENCH_BASE_SITES) $(BENCH_STORE)
+	$(BIN)/python -m bench.run_stages --persons $(BENCH_PERSONS) --increment $(BENCH_INCREMENT) $(BENCH_STORE)
 	$(BIN)/python -m bench.project bench/results/stages-$(BENCH_PERSONS).json \
 	  --base bench/results/stages-$(BENCH_BASE_PERSONS).json \
 	  --sites-run bench/results/stages-$(BENCH_BASE_PERSONS)-sites$(BENCH_BASE_SITES).json

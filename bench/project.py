@@ -22,11 +22,16 @@ more sites: `bench.run_stages --persons 120000 --sites 240`) each stage's cost i
 fixed + per record × records + per site × sites (per-site work: a Great Expectations validation, a confirmation
 document and its key, a source file opened), and Hanoi is charged for the synthetic city's 600 sites. A per-site
 cost the runs cannot tell from noise (negative) counts as 0 and the stage falls back to the two-run slope.
+
+A run on PostgreSQL on the bench machine also recorded its server's CPU seconds per stage; they are added to
+the stage's (`charged`): on this machine both share the two cores. On N workers with the database on a machine
+of its own that overstates the workers' share (the server's part would be the database machine's).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -41,6 +46,22 @@ HANOI_PERSONS = 8_500_000
 HANOI_SITES = default_site_count(HANOI_PERSONS)  # the synthetic city's: 600
 STAGES = ("extract", "validate", "match", "confirm", "issue")
 CORES = (("this machine (2 cores)", 2), ("4 workers × 2 cores", 8), ("8 workers × 2 cores", 16))
+
+
+def charged(result: dict[str, Any]) -> dict[str, Any]:
+    """`result` with each stage's CPU seconds (and each cycle's total) including its database server's
+    (`server_cpu_seconds`, recorded by `bench.run_stages` when the server ran on the bench machine); the
+    client's own kept as `client_cpu_seconds`."""
+    out = copy.deepcopy(result)
+    for name in ("backfill", "nightly"):
+        cycle = out.get(name) or {}
+        for entry in cycle.values():
+            if isinstance(entry, dict) and "server_cpu_seconds" in entry:
+                entry["client_cpu_seconds"] = entry["cpu_seconds"]
+                entry["cpu_seconds"] += entry["server_cpu_seconds"]
+        if "end_to_end_server_cpu_seconds" in cycle:
+            cycle["end_to_end_cpu_seconds"] += cycle["end_to_end_server_cpu_seconds"]
+    return out
 
 
 def _minutes(seconds: float) -> str:
@@ -158,10 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sites_run and not args.base:
         parser.error("--sites-run needs --base")
-    result = json.loads(args.result.read_text())
-    base = json.loads(args.base.read_text()) if args.base else None
-    sites_run = json.loads(args.sites_run.read_text()) if args.sites_run else None
-    text = f"## Backfill projected to {args.doses:,} doses\n\n{project(result, args.doses, base, sites_run, args.sites)}\n"
+    result = charged(json.loads(args.result.read_text()))
+    base = charged(json.loads(args.base.read_text())) if args.base else None
+    sites_run = charged(json.loads(args.sites_run.read_text())) if args.sites_run else None
+    store = result.get("ops_store", "sqlite")
+    served = any("server_cpu_seconds" in v for v in result["backfill"].values() if isinstance(v, dict))
+    text = (f"## Backfill projected to {args.doses:,} doses\n\nOps store: {store}"
+            + (" (CPU seconds include the database server's, on the same machine)" if served else "") + "\n\n"
+            + f"{project(result, args.doses, base, sites_run, args.sites)}\n")
     if sites_run is not None:
         text += (f"\nThe same with {2 * args.sites:,} sites at Hanoi:\n\n"
                  f"{project(result, args.doses, base, sites_run, 2 * args.sites)}\n\n"

@@ -9,6 +9,10 @@ cycle. Writes `bench/results/stages-<persons>.json` after every stage: per stage
 seconds, records per second and the process's peak RSS so far; the end-to-end time of each cycle; the machine's
 load average at start and end (the machine is shared). `--profile DIR` also writes a cProfile of every stage
 (`DIR/<cycle>-<stage>.prof`, read with `python -m pstats`).
+
+`--db-url` puts the ops store on PostgreSQL (`--recreate-db` drops and creates that database first: a bench
+database only). When the server runs on this machine, each stage also records the server's CPU seconds
+(`server_cpu_seconds`): on the same two cores it is part of what the stage costs, and `bench.project` adds it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from bench.increment import hold_back, release
 from vaxpass.config import Settings
@@ -52,23 +57,57 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def server_cpu_seconds() -> float | None:
+    """CPU seconds this machine's PostgreSQL server has used: its processes' own and that of their ended children
+    (the postmaster reaps every backend whose connection closed). None when no PostgreSQL runs here."""
+    ticks, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        if text[text.index("(") + 1:text.rindex(")")] != "postgres":
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # from the state (stat's field 3) on
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (fields 14-17)
+        found = True
+    return ticks / os.sysconf("SC_CLK_TCK") if found else None
+
+
 def timed(results: dict[str, Any], name: str, records: Callable[[], int], fn: Callable[[], Any],
-          profile: Path | None = None) -> Any:
-    start, cpu_start = time.perf_counter(), cpu_seconds()
+          profile: Path | None = None, server: Callable[[], float | None] = lambda: None) -> Any:
+    start, cpu_start, server_start = time.perf_counter(), cpu_seconds(), server()
     if profile is None:
         value = fn()
     else:
         profiler = cProfile.Profile()
         value = profiler.runcall(fn)
         profiler.dump_stats(profile)
-    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+    seconds, cpu, server_end = time.perf_counter() - start, cpu_seconds() - cpu_start, server()
     n = records()
     results[name] = {"records": n, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
                      "records_per_second": round(n / seconds, 1) if seconds else None,
                      "records_per_cpu_second": round(n / cpu, 1) if cpu else None,
                      "peak_rss_mb": peak_rss_mb()}
-    sys.stderr.write(f"{name:<10} {n:>9} records {seconds:9.2f} s (cpu {cpu:9.2f} s)  peak {peak_rss_mb():8.1f} MB\n")
+    served = ""
+    if server_start is not None and server_end is not None:
+        results[name]["server_cpu_seconds"] = round(server_end - server_start, 3)
+        served = f" (server cpu {server_end - server_start:9.2f} s)"
+    sys.stderr.write(f"{name:<10} {n:>9} records {seconds:9.2f} s (cpu {cpu:9.2f} s){served}  "
+                     f"peak {peak_rss_mb():8.1f} MB\n")
     return value
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the PostgreSQL database `url` names, connected to the server's `postgres` database."""
+    target = make_url(url)
+    if target.get_backend_name() != "postgresql" or not target.database:
+        raise SystemExit(f"--recreate-db needs a PostgreSQL URL with a database, not {target.get_backend_name()}")
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
 
 
 def quality_import_cpu_seconds() -> float:
@@ -89,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                              "a run with other sites than its persons imply is named stages-<persons>-sites<n>.json")
     parser.add_argument("--increment", type=int, default=0, help="doses held back for a second, nightly cycle")
     parser.add_argument("--db-url", default=None, help="ops store (default: SQLite in the work folder)")
+    parser.add_argument("--recreate-db", action="store_true",
+                        help="drop and create --db-url's PostgreSQL database first (a bench database only)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None, help="folder for a cProfile of every stage")
     args = parser.parse_args(argv)
@@ -97,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                  landing_dir=work / "landing", pki_dir=work / "pki",
                  key_passphrase=secrets.token_urlsafe(16).encode(), pseudonym_key=secrets.token_bytes(32))
     now = datetime.now(UTC)
+    local_server = make_url(s.db_url).get_backend_name() == "postgresql" and make_url(s.db_url).host in (
+        None, "localhost", "127.0.0.1", "::1")
+    server = server_cpu_seconds if local_server else (lambda: None)
+    if args.recreate_db:
+        recreate_database(s.db_url)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"persons": args.persons, "load_average_start": os.getloadavg(),
@@ -133,21 +179,25 @@ def main(argv: list[str] | None = None) -> int:
 
         before = count()()
         timed(stage, "extract", lambda: count()() - before, lambda: [
-            stages.extract(s, cycle_id=name, site_code=c) for c in sites], prof("extract"))
+            stages.extract(s, cycle_id=name, site_code=c) for c in sites], prof("extract"), server)
         new = count("new")()
         timed(stage, "validate", lambda: new, lambda: [
-            stages.validate(s, cycle_id=name, site_code=c, run_date=now.date()) for c in sites], prof("validate"))
+            stages.validate(s, cycle_id=name, site_code=c, run_date=now.date()) for c in sites], prof("validate"),
+            server)
         valid = count("valid")()
-        timed(stage, "match", lambda: valid, lambda: stages.match(s, cycle_id=name), prof("match"))
+        timed(stage, "match", lambda: valid, lambda: stages.match(s, cycle_id=name), prof("match"), server)
         confirmed_before = confirmed()
         timed(stage, "confirm", lambda: confirmed() - confirmed_before, lambda: [
-            stages.confirm(s, cycle_id=name, site_code=c, signed_at=now) for c in sites], prof("confirm"))
+            stages.confirm(s, cycle_id=name, site_code=c, signed_at=now) for c in sites], prof("confirm"), server)
         issued = certificates()
         timed(stage, "issue", lambda: certificates() - issued, lambda: stages.issue(
-            s, cycle_id=name, dag_id="bench", task_id="issue", issued_at=now), prof("issue"))
+            s, cycle_id=name, dag_id="bench", task_id="issue", issued_at=now), prof("issue"), server)
         stage["end_to_end_seconds"] = round(sum(v["seconds"] for v in stage.values()), 1)
         stage["end_to_end_cpu_seconds"] = round(sum(v["cpu_seconds"] for v in stage.values()
                                                     if isinstance(v, dict)), 1)
+        if any("server_cpu_seconds" in v for v in stage.values() if isinstance(v, dict)):
+            stage["end_to_end_server_cpu_seconds"] = round(sum(v.get("server_cpu_seconds", 0.0)
+                                                               for v in stage.values() if isinstance(v, dict)), 1)
         stage["records_by_status"] = {k: count(k)() for k in ("quarantined", "matched", "flagged", "held")}
         out.write_text(json.dumps(results, indent=2))
 

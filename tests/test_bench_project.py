@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from bench.project import project, site_costs, stage_costs
+from bench.project import charged, project, site_costs, stage_costs
+from bench.run_stages import server_cpu_seconds
+from sqlalchemy import create_engine, text
 
 
 def _run(records: dict[str, int], cpu: dict[str, float]) -> dict[str, Any]:
@@ -76,3 +79,34 @@ def test_a_negative_per_site_cost_is_noise_and_falls_back_to_the_slope() -> None
     more_sites = _sited(_run({"issue": 40_000}, {"issue": 19.0}), 200)  # fewer CPU-s with more sites: noise
     big = _sited(_run({"issue": 160_000}, {"issue": 80.0}), 200)
     assert site_costs(big, base, more_sites, "issue") == pytest.approx((0.0, 5e-4, 0.0))
+
+
+def test_the_database_servers_cpu_is_charged_to_its_stage() -> None:
+    """On PostgreSQL on the bench machine the server's CPU per stage counts with the client's: both share the
+    cores the projection divides by. A run without it (SQLite) is left as it is."""
+    small = _run({"extract": 100_000, "issue": 40_000}, {"extract": 5.0, "issue": 20.0})
+    big = _run({"extract": 400_000, "issue": 160_000}, {"extract": 20.0, "issue": 80.0})
+    assert charged(big) == big
+    for run, server in ((small, {"extract": 1.0, "issue": 10.0}), (big, {"extract": 4.0, "issue": 40.0})):
+        for stage, seconds in server.items():
+            run["backfill"][stage]["server_cpu_seconds"] = seconds
+        run["backfill"]["end_to_end_server_cpu_seconds"] = sum(server.values())
+    small_charged, big_charged = charged(small), charged(big)
+    assert big_charged["backfill"]["issue"]["cpu_seconds"] == 120.0
+    assert big_charged["backfill"]["issue"]["client_cpu_seconds"] == 80.0
+    assert big_charged["backfill"]["end_to_end_cpu_seconds"] == 144.0
+    assert big["backfill"]["issue"]["cpu_seconds"] == 80.0  # the result read is not changed
+    assert stage_costs(big_charged, small_charged, "issue") == pytest.approx((0.0, 0.75e-3))
+
+
+def test_the_local_database_servers_cpu_is_measured(pg_databases: Callable[[], str]) -> None:
+    """`bench.run_stages` reads the PostgreSQL server's CPU from /proc, ended backends included: a query that
+    keeps the server busy, on a connection closed before the second reading, shows in the difference."""
+    before = server_cpu_seconds()
+    assert before is not None  # the test server runs on this machine
+    engine = create_engine(pg_databases())
+    with engine.connect() as conn:
+        conn.execute(text("SELECT count(*) FROM generate_series(1, 1000000) g WHERE md5(g::text) < 'f'"))
+    engine.dispose()  # the backend ends: its CPU moves to the postmaster's children's
+    after = server_cpu_seconds()
+    assert after is not None and after - before > 0.1
