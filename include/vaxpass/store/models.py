@@ -412,7 +412,8 @@ class ConfirmationItem(Base):
     __tablename__ = "confirmation_items"
     __table_args__ = (UniqueConstraint("confirmation_id", "leaf_index"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    confirmation_id: Mapped[int] = mapped_column(ForeignKey("confirmations.id"), index=True)
+    # looked up by the unique (confirmation_id, leaf_index) index, its leftmost column
+    confirmation_id: Mapped[int] = mapped_column(ForeignKey("confirmations.id"))
     dose_record_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), unique=True)
     leaf_index: Mapped[int] = mapped_column(Integer)
     leaf_hash: Mapped[str] = mapped_column(String(64))
@@ -447,7 +448,8 @@ class LineageLink(Base):
     __tablename__ = "lineage_links"
     __table_args__ = (UniqueConstraint("certificate_id", "kind", "ref"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
+    # looked up by the unique (certificate_id, kind, ref) index, its leftmost column
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"))
     kind: Mapped[str] = mapped_column(String(16))
     ref: Mapped[str] = mapped_column(String(250))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
