@@ -312,7 +312,7 @@ def _ids_by_uvci(conn: Connection, uvcis: list[str]) -> list[int]:
     found: dict[str, int] = {}
     for listed in value_lists(conn, uvcis):
         for uvci, cert_id in conn.execute(select(Certificate.uvci, Certificate.id).where(
-                Certificate.uvci.in_(listed))):
+                listed.has(Certificate.uvci))):
             found[uvci] = cert_id
     return [found[uvci] for uvci in uvcis]
 
@@ -325,5 +325,5 @@ def _select_in(conn: Connection, query: Any, column: Any, values: Sequence[Any])
     """The rows of `query` whose `column` is one of `values` (`value_lists`: one statement on SQLite)."""
     out: list[Rec] = []
     for listed in value_lists(conn, values):
-        out.extend(named_rows(conn.execute(query.where(column.in_(listed)))))
+        out.extend(named_rows(conn.execute(query.where(listed.has(column)))))
     return out

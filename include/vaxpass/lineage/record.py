@@ -131,27 +131,27 @@ class LineageContext:
                     raws.id, raws.source_row, raws.content_hash, files.source_name, files.sha256,
                     files.extraction_run_id).join_from(
                     RawRecord.__table__, LandedFile.__table__, files.id == raws.landed_file_id).where(
-                    raws.id.in_(listed)))):
+                    listed.has(raws.id)))):
                 self.raw[row.id] = row
         for listed in value_lists(conn, ids):
-            latest = (select(func.max(decisions.id)).where(decisions.dose_record_id.in_(listed))
+            latest = (select(func.max(decisions.id)).where(listed.has(decisions.dose_record_id))
                       .group_by(decisions.dose_record_id))
             for decision in named_rows(conn.execute(select(
                     decisions.id, decisions.dose_record_id, decisions.outcome, decisions.method, decisions.reason,
                     decisions.score, cast(decisions.evidence, Text).label("evidence")).where(
                     decisions.id.in_(latest)))):
                 self.decision[decision.dose_record_id] = decision
-            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(listed))):
+            for item in conn.execute(reviews_q.where(listed.has(items.dose_record_id))):
                 self.reviews.setdefault(item.dose_record_id, []).append(item)
             # a reviewer's applied action: on the record itself, or the correction this record's version came from
-            for action in conn.execute(actions_q.where(actions_t.dose_record_id.in_(listed)
-                                                       | actions_t.new_dose_record_id.in_(listed))):
+            for action in conn.execute(actions_q.where(listed.has(actions_t.dose_record_id)
+                                                       | listed.has(actions_t.new_dose_record_id))):
                 record_id = action.new_dose_record_id or action.dose_record_id
                 self.actions.setdefault(record_id, []).append(action)
         corrected_from = [a.dose_record_id for acts in self.actions.values() for a in acts
                           if a.new_dose_record_id is not None]
         for listed in value_lists(conn, corrected_from):
-            for item in conn.execute(reviews_q.where(items.dose_record_id.in_(listed))):
+            for item in conn.execute(reviews_q.where(listed.has(items.dose_record_id))):
                 self.reviews.setdefault(item.dose_record_id, []).append(item)
         run_ids = sorted({r.quality_run_id for r in recs if r.quality_run_id is not None})
         runs = QualityRun.__table__.c
@@ -256,7 +256,7 @@ def read_confirmations(db: Session | Connection, dose_ids: list[int]) -> dict[in
         ConfirmationItem.__table__, FacilityConfirmation.__table__, confs.id == citems.confirmation_id)
     out: dict[int, Any] = {}
     for listed in value_lists(conn, dose_ids):
-        for confirmed in named_rows(conn.execute(query.where(citems.dose_record_id.in_(listed)))):
+        for confirmed in named_rows(conn.execute(query.where(listed.has(citems.dose_record_id)))):
             out[confirmed.dose_record_id] = confirmed
     return out
 

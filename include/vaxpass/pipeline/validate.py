@@ -178,15 +178,15 @@ def load_history(session: Session, site_code: str, batch: pd.DataFrame) -> pd.Da
     # One indexed look-up per key kind (an OR across the two tables would scan every stored record per list):
     # the record's own ID, the ID of the person it was matched to, the passport.
     for listed in value_lists(connection, ids):
-        fetch(DoseRecord.national_id.in_(listed))
+        fetch(listed.has(DoseRecord.national_id))
         # the persons' ids first: with a sub-select the planner may walk every stored record instead
-        person_ids = list(connection.scalars(select(Person.id).where(Person.national_id.in_(listed))))
+        person_ids = list(connection.scalars(select(Person.id).where(listed.has(Person.national_id))))
         for persons in value_lists(connection, person_ids):
             # their records that the first look-up did not already read (most of them: their own ID)
-            fetch(DoseRecord.person_id.in_(persons),
-                  or_(DoseRecord.national_id.is_(None), DoseRecord.national_id.not_in(listed)))
+            fetch(persons.has(DoseRecord.person_id),
+                  or_(DoseRecord.national_id.is_(None), listed.lacks(DoseRecord.national_id)))
     for listed in value_lists(connection, passports):
-        fetch(DoseRecord.passport_no.in_(listed))
+        fetch(listed.has(DoseRecord.passport_no))
     rows = [found[k] for k in sorted(found)]  # in id order, whichever look-up found a record first
     return pd.DataFrame({
         "site_code": [r.site_code for r in rows], "national_id": [r.national_id for r in rows],
@@ -278,7 +278,7 @@ def _set_status(session: Session, quality_run_id: int, by_status: dict[tuple[str
         if status != "valid":
             values["status_reason"] = reason
         for listed in value_lists(connection, sorted(rec_ids)):
-            connection.execute(update(DoseRecord).where(DoseRecord.id.in_(listed)).values(**values))
+            connection.execute(update(DoseRecord).where(listed.has(DoseRecord.id)).values(**values))
 
 
 def _store_failures(session: Session, quality_run_id: int, report: QualityReport) -> None:

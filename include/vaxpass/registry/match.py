@@ -27,6 +27,7 @@ from vaxpass.registry.linker import link, prepared_chunks
 from vaxpass.registry.prepare import Vocab, prepare_records
 from vaxpass.store import session_scope
 from vaxpass.store.bulk import insert_rows, update_rows
+from vaxpass.store.listed import value_lists
 from vaxpass.store.models import DoseRecord, MatchDecision, Person
 from vaxpass.store.partition import Partition
 
@@ -103,8 +104,8 @@ def save_persons(session: Session, persons: dict[str, dict[str, Any]]) -> None:
     """Insert the persons not yet in the store (a person's identity row is written once)."""
     ids = list(persons)
     existing: set[str] = set()
-    for i in range(0, len(ids), 900):
-        existing.update(session.scalars(select(Person.id).where(Person.id.in_(ids[i:i + 900]))))
+    for listed in value_lists(session.connection(), ids):
+        existing.update(session.scalars(select(Person.id).where(listed.has(Person.id))))
     # in id order: parallel matching tasks inserting overlapping persons then wait for each other, never deadlock;
     # a person another partition's task inserted meanwhile is skipped (matching runs in parallel)
     row = itemgetter(*_PERSON_COLUMNS)
