@@ -33,14 +33,29 @@ from vaxpass.signing.pki import facility_key_path
 from vaxpass.store import migrate, session_scope
 from vaxpass.store.models import (
     Certificate,
+    ConfirmationItem,
     Cycle,
     DoseRecord,
     ExtractionRun,
+    MatchDecision,
+    Person,
     QualityRun,
+    RawRecord,
+    ReviewAction,
+    ReviewItem,
     Site,
     SiteConfigVersion,
 )
 from vaxpass.store.partition import Partition
+from vaxpass.store.statistics import refresh_statistics
+
+# The tables each stage reads by key, analysed first where the stages before rewrote them (store.statistics)
+_VALIDATE_READS = (DoseRecord.__tablename__, Person.__tablename__)
+_MATCH_READS = (DoseRecord.__tablename__, Person.__tablename__, MatchDecision.__tablename__)
+_CONFIRM_READS = (DoseRecord.__tablename__, ConfirmationItem.__tablename__)
+_ISSUE_READS = (DoseRecord.__tablename__, Person.__tablename__, Certificate.__tablename__,
+                MatchDecision.__tablename__, RawRecord.__tablename__, ConfirmationItem.__tablename__,
+                ReviewItem.__tablename__, ReviewAction.__tablename__)
 
 
 @timed()
@@ -95,6 +110,7 @@ def extract(s: Settings, *, cycle_id: str, site_code: str,
 def validate(s: Settings, *, cycle_id: str, site_code: str, run_date: date) -> dict[str, Any]:
     """Validate the site's new records; the summary says whether the site's batch is held (`held`), with the
     blocked share, the threshold and the blocked records per rule (codes and counts only)."""
+    refresh_statistics(s.db_url, _VALIDATE_READS)
     return validate_site(s.db_url, cycle_id=cycle_id, site_code=site_code, run_date=run_date,
                          suite_dir=s.suite_dir).as_dict()
 
@@ -104,6 +120,7 @@ def match(s: Settings, *, cycle_id: str, config: MatchConfig | None = None,
           partition: Partition | None = None) -> dict[str, Any]:
     """Match the valid records (of one `partition` when given) against the population registry (the linker
     with `config`, default thresholds and the shipped weights when None); returns outcome and reason counts."""
+    refresh_statistics(s.db_url, _MATCH_READS)
     registry = SqlRegistry(s.registry_url, cache_dir=s.data_dir / "registry-cache")
     summary = match_valid_records(s.db_url, registry, cycle_id=cycle_id, key=s.pseudonym_key,
                                   config=config, partition=partition)
@@ -132,6 +149,7 @@ def confirm(s: Settings, *, cycle_id: str, site_code: str, signed_at: datetime) 
     if not path.exists():
         raise ConfigError(f"site {site_code}: no head-of-facility key store at {path}: run "
                           f"`vaxpass pki issue-facility --site {site_code}`")
+    refresh_statistics(s.db_url, _CONFIRM_READS)
     summary = confirm_site(s.db_url, load_signer(path, s.key_passphrase), cycle_id=cycle_id, site_code=site_code,
                            signed_at=signed_at, store_ref=str(path))
     return asdict(summary)
@@ -152,6 +170,7 @@ def issue(s: Settings, *, cycle_id: str, dag_id: str, task_id: str, issued_at: d
     """Issue the certificates due (to the persons of one `partition` when given); `issued_at` is the signing
     time the caller read at the task's start (the CWT `iat`), which must lie within the document signer's
     validity."""
+    refresh_statistics(s.db_url, _ISSUE_READS)
     if s.pkcs11 is not None:  # production: the key stays on the token, signing happens there
         from vaxpass.signing.pkcs11 import open_session, token_signer
 
