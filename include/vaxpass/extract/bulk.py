@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Date, Table, insert, text
 from sqlalchemy.orm import Session
 
+from vaxpass.store.bulk import reserve_ids as sequence_ids
+
 
 def reserve_ids(session: Session, table: Table, n: int) -> list[int]:
     """`n` fresh primary keys of `table`. SQLite: the transaction already holds the write lock (the delivery's
@@ -21,8 +23,7 @@ def reserve_ids(session: Session, table: Table, n: int) -> list[int]:
     conn = session.connection()
     name = table.name
     if conn.dialect.name == "postgresql":
-        return list(conn.execute(text(f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) "
-                                      "FROM generate_series(1, :n)"), {"n": n}).scalars())
+        return sequence_ids(conn, table, n)
     top = conn.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {name}")).scalar_one()
     return list(range(top + 1, top + n + 1))
 
