@@ -64,6 +64,16 @@ def charged(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def machine(result: dict[str, Any]) -> str:
+    """What the run says of the machine's speed: the CPU seconds of `bench.run_stages.reference_cpu_seconds`'s
+    fixed workload (projections from two machines compare after scaling by the ratio of theirs)."""
+    reference = result.get("reference_cpu_seconds")
+    if reference is None:
+        return "Machine speed: not recorded (a run from before the reference workload)."
+    return (f"Machine speed: the reference workload took {reference:.2f} CPU-s (`bench.run_stages."
+            f"reference_cpu_seconds`); minutes projected on another machine scale by the ratio of its figure.")
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:,.1f} min"
 
@@ -185,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     store = result.get("ops_store", "sqlite")
     served = any("server_cpu_seconds" in v for v in result["backfill"].values() if isinstance(v, dict))
     text = (f"## Backfill projected to {args.doses:,} doses\n\nOps store: {store}"
-            + (" (CPU seconds include the database server's, on the same machine)" if served else "") + "\n\n"
+            + (" (CPU seconds include the database server's, on the same machine)" if served else "") + ". "
+            + machine(result) + "\n\n"
             + f"{project(result, args.doses, base, sites_run, args.sites)}\n")
     if sites_run is not None:
         text += (f"\nThe same with {2 * args.sites:,} sites at Hanoi:\n\n"

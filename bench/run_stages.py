@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import os
 import resource
@@ -27,11 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -110,6 +114,27 @@ def recreate_database(url: str) -> None:
     admin.dispose()
 
 
+def reference_cpu_seconds(rounds: int = 3) -> float:
+    """The least CPU seconds of `rounds` runs of a fixed workload of the stages' kind (dicts and text, JSON,
+    SHA-256, zlib, sorting, ECDSA P-256 signatures): the machine's speed, recorded with every run so that
+    projections made on different machines (each session has its own) can be put side by side."""
+    key = ec.derive_private_key(1_234_567, ec.SECP256R1())
+    rows = [{"id": i, "name": f"Nguyễn Văn {i:05}", "dob": f"19{i % 100:02}-01-{i % 28 + 1:02}"}
+            for i in range(50_000)]
+    best = float("inf")
+    for _ in range(rounds):
+        start = cpu_seconds()
+        for row in rows:
+            text = json.dumps(row, ensure_ascii=False).encode()
+            hashlib.sha256(text).digest()
+            zlib.compress(text * 4)
+        sorted(rows, key=lambda r: (r["dob"], r["name"]))
+        for i in range(600):
+            key.sign(b"%d" % i, ec.ECDSA(hashes.SHA256()))
+        best = min(best, cpu_seconds() - start)
+    return round(best, 3)
+
+
 def quality_import_cpu_seconds() -> float:
     """CPU seconds a fresh interpreter spends importing Great Expectations and building its context: what every
     validate task pays once in Airflow, where each task is its own process (this benchmark pays it once)."""
@@ -146,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"persons": args.persons, "load_average_start": os.getloadavg(),
-                               "cpus": os.cpu_count(), "ops_store": s.db_url.split(":", 1)[0]}
+                               "cpus": os.cpu_count(), "ops_store": s.db_url.split(":", 1)[0],
+                               "reference_cpu_seconds": reference_cpu_seconds()}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / (f"stages-{args.persons}.json" if args.sites is None else
                      f"stages-{args.persons}-sites{args.sites}.json")

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from bench.project import charged, project, site_costs, stage_costs
-from bench.run_stages import server_cpu_seconds
+from bench.project import charged, machine, project, site_costs, stage_costs
+from bench.run_stages import reference_cpu_seconds, server_cpu_seconds
 from sqlalchemy import create_engine, text
 
 
@@ -110,3 +110,12 @@ def test_the_local_database_servers_cpu_is_measured(pg_databases: Callable[[], s
     engine.dispose()  # the backend ends: its CPU moves to the postmaster's children's
     after = server_cpu_seconds()
     assert after is not None and after - before > 0.1
+
+
+def test_the_machines_speed_is_recorded_and_named_in_the_projection() -> None:
+    """The reference workload runs and its CPU time is printed with the projection; an older run without it
+    says so."""
+    seconds = reference_cpu_seconds(rounds=1)
+    assert seconds > 0
+    assert f"{seconds:.2f} CPU-s" in machine({"reference_cpu_seconds": seconds})
+    assert "not recorded" in machine({})
