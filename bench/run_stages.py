@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                  landing_dir=work / "landing", pki_dir=work / "pki",
                  key_passphrase=secrets.token_urlsafe(16).encode(), pseudonym_key=secrets.token_bytes(32))
     now = datetime.now(UTC)
-    local_server = make_url(s.db_url).get_backend_name() == "postgresql" and make_url(s.db_url).host in (
+    store_url = make_url(s.db_url)
+    local_server = store_url.get_backend_name() == "postgresql" and store_url.host in (
         None, "localhost", "127.0.0.1", "::1")
     server = server_cpu_seconds if local_server else (lambda: None)
     if args.recreate_db:

@@ -41,7 +41,7 @@ from vaxpass.signing.keystore import Signer
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.signing.uvci import make_uvci
 from vaxpass.store import session_scope
-from vaxpass.store.bulk import copies, copy_rows, executemany_on_driver, insert_sql, reserve_ids
+from vaxpass.store.bulk import bound_values, copies, copy_rows, executemany_on_driver, insert_sql, reserve_ids
 from vaxpass.store.listed import named_rows, value_lists
 from vaxpass.store.models import Certificate, DoseRecord, Person
 from vaxpass.store.partition import Partition
@@ -282,14 +282,7 @@ def _insert_certificates(conn: Connection, rows: list[dict[str, Any]]) -> list[i
     if conn.dialect.name != "sqlite":
         inserted = conn.execute(insert(_CERTS).returning(_CERTS.c.id, sort_by_parameter_order=True), rows)
         return list(inserted.scalars())
-    converters = [(i, converter) for i, name in enumerate(_CERT_COLUMNS)
-                  if (converter := _CERTS.c[name].type.bind_processor(conn.dialect)) is not None]
-    values = [[row[name] for name in _CERT_COLUMNS] for row in rows]
-    converted: list[dict[Any, Any]] = [{} for _ in converters]
-    for row_values in values:
-        for (i, converter), done in zip(converters, converted, strict=True):
-            value = row_values[i]
-            row_values[i] = done[value] if value in done else done.setdefault(value, converter(value))
+    values = bound_values(conn, _CERTS, _CERT_COLUMNS, [[row[name] for name in _CERT_COLUMNS] for row in rows])
     largest = select(func.max(_CERTS.c.id))
     before = conn.scalar(largest) or 0
     executemany_on_driver(conn, _INSERT_CERTS_QMARK, values)

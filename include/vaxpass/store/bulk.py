@@ -68,28 +68,31 @@ def copies(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
-def copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
-              into: str | None = None) -> None:
-    """COPY `rows` (tuples in `columns` order) into `table` (or the table named `into`, of the same columns)
-    inside the connection's transaction (`copies(conn)` must hold). Each value is converted as its column's
-    type binds it (the store's UTC timestamps: each distinct value once), JSON columns excepted: their values
-    are the JSON text already."""
+def bound_values(conn: Connection, table: Table, columns: Sequence[str],
+                 rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """`rows` (in `columns` order) with each value converted as its column's type binds it on `conn` (the
+    store's UTC timestamps: each distinct value converted once), JSON columns excepted: their values are the
+    JSON text already. For writes that go past SQLAlchemy's parameter processing."""
     converters = [(i, converter) for i, name in enumerate(columns)
                   if not isinstance(table.c[name].type, JSON)
                   and (converter := table.c[name].type.bind_processor(conn.dialect)) is not None]
+    values = [list(row) for row in rows]
+    done: list[dict[Any, Any]] = [{} for _ in converters]
+    for row_values in values:
+        for (i, converter), seen in zip(converters, done, strict=True):
+            value = row_values[i]
+            row_values[i] = seen[value] if value in seen else seen.setdefault(value, converter(value))
+    return values
+
+
+def copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+              into: str | None = None) -> None:
+    """COPY `rows` (tuples in `columns` order) into `table` (or the table named `into`, of the same columns)
+    inside the connection's transaction (`copies(conn)` must hold), each value as `bound_values` converts it."""
     sql = f"COPY {into or table.name} ({', '.join(columns)}) FROM STDIN"
     with _driver_cursor(conn, sql) as cursor, cursor.copy(sql) as copy:
-        if not converters:
-            for row in rows:
-                copy.write_row(row)
-            return
-        done: list[dict[Any, Any]] = [{} for _ in converters]
-        for row in rows:
-            values = list(row)
-            for (i, converter), seen in zip(converters, done, strict=True):
-                value = values[i]
-                values[i] = seen[value] if value in seen else seen.setdefault(value, converter(value))
-            copy.write_row(values)
+        for row in bound_values(conn, table, columns, rows):
+            copy.write_row(row)
 
 
 def reserve_ids(conn: Connection, table: Table, n: int) -> list[int]:
