@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export VAXPASS_HOME ?= $(CURDIR)/.vaxpass
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: run test venv lint typecheck bench lock clean stop
+.PHONY: run test venv lint typecheck bench bench-postgres lock clean stop
 
 venv: $(STAMP)
 
@@ -61,6 +61,15 @@ bench: venv
 	$(BIN)/python -m bench.project bench/results/stages-$(BENCH_PERSONS).json \
 	  --base bench/results/stages-$(BENCH_BASE_PERSONS).json \
 	  --sites-run bench/results/stages-$(BENCH_BASE_PERSONS)-sites$(BENCH_BASE_SITES).json
+
+# The same on a private PostgreSQL server configured as a deployment's (bench/pgcluster.py: docs/production.md's
+# settings for this machine's memory, recorded with the results), made in BENCH_PG_DIR and stopped afterwards.
+BENCH_PG_DIR ?= /tmp/vaxpass-bench-pg
+BENCH_PG_PORT ?= 5439
+bench-postgres: venv
+	$(BIN)/python -m bench.pgcluster start $(BENCH_PG_DIR) --port $(BENCH_PG_PORT)
+	$(MAKE) bench BENCH_DB_URL=postgresql+psycopg://postgres@127.0.0.1:$(BENCH_PG_PORT)/vaxpass_bench; \
+	  status=$$?; $(BIN)/python -m bench.pgcluster stop $(BENCH_PG_DIR); exit $$status
 
 lock:
 	$(BIN)/uv pip compile --python-version 3.11 --no-header --annotation-style line requirements.in -o requirements.txt

@@ -74,6 +74,14 @@ def machine(result: dict[str, Any]) -> str:
             f"reference_cpu_seconds`); minutes projected on another machine scale by the ratio of its figure.")
 
 
+def described_server(result: dict[str, Any]) -> str:
+    """The PostgreSQL server's settings the run recorded (`bench.pgcluster.RECORDED`), or nothing."""
+    found = result.get("server_settings")
+    if not found:
+        return ""
+    return " Server: " + ", ".join(f"{name} {value}" for name, value in found.items()) + "."
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:,.1f} min"
 
@@ -196,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     served = any("server_cpu_seconds" in v for v in result["backfill"].values() if isinstance(v, dict))
     text = (f"## Backfill projected to {args.doses:,} doses\n\nOps store: {store}"
             + (" (CPU seconds include the database server's, on the same machine)" if served else "") + ". "
-            + machine(result) + "\n\n"
+            + machine(result) + described_server(result) + "\n\n"
             + f"{project(result, args.doses, base, sites_run, args.sites)}\n")
     if sites_run is not None:
         text += (f"\nThe same with {2 * args.sites:,} sites at Hanoi:\n\n"

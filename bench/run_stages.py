@@ -40,6 +40,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bench.increment import hold_back, release
+from bench.pgcluster import RECORDED
 from vaxpass.config import Settings
 from vaxpass.domain import load_sites
 from vaxpass.pipeline import stages
@@ -62,20 +63,27 @@ def peak_rss_mb() -> float:
 
 
 def server_cpu_seconds() -> float | None:
-    """CPU seconds this machine's PostgreSQL server has used: its processes' own and that of their ended children
-    (the postmaster reaps every backend whose connection closed). None when no PostgreSQL runs here."""
-    ticks, found = 0, False
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        if text[text.index("(") + 1:text.rindex(")")] != "postgres":
-            continue
-        fields = text[text.rindex(")") + 2:].split()  # from the state (stat's field 3) on
-        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (fields 14-17)
-        found = True
-    return ticks / os.sysconf("SC_CLK_TCK") if found else None
+    """CPU seconds this machine's PostgreSQL servers have used: their processes' own and that of their ended
+    children (the postmaster reaps every backend whose connection closed). None when no PostgreSQL runs here.
+
+    A backend reaped while the processes are read would be missed (its postmaster read before, itself gone by
+    its turn), so a reading during which any process ended is taken again (up to five times)."""
+    for _ in range(5):
+        ticks: dict[int, int] = {}
+        ended = False
+        for stat in sorted(Path("/proc").glob("[0-9]*/stat"), key=lambda p: int(p.parent.name)):
+            try:
+                text = stat.read_text()
+            except OSError:  # the process ended meanwhile
+                ended = True
+                continue
+            if text[text.index("(") + 1:text.rindex(")")] != "postgres":
+                continue
+            fields = text[text.rindex(")") + 2:].split()  # from the state (stat's field 3) on
+            ticks[int(stat.parent.name)] = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        if not ended and all(Path(f"/proc/{pid}").exists() for pid in ticks):
+            break
+    return sum(ticks.values()) / os.sysconf("SC_CLK_TCK") if ticks else None
 
 
 def timed(results: dict[str, Any], name: str, records: Callable[[], int], fn: Callable[[], Any],
@@ -112,6 +120,16 @@ def recreate_database(url: str) -> None:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     admin.dispose()
+
+
+def server_settings(url: str) -> dict[str, str]:
+    """The settings of the PostgreSQL server `url` names that a bench's figures depend on (`RECORDED`)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        found = dict(conn.execute(text("SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(:names)"),
+                                  {"names": list(RECORDED)}).tuples().all())
+    engine.dispose()
+    return {name: found[name] for name in RECORDED if name in found}
 
 
 def reference_cpu_seconds(rounds: int = 3) -> float:
@@ -174,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"persons": args.persons, "load_average_start": os.getloadavg(),
                                "cpus": os.cpu_count(), "ops_store": s.db_url.split(":", 1)[0],
                                "reference_cpu_seconds": reference_cpu_seconds()}
+    if store_url.get_backend_name() == "postgresql":
+        results["server_settings"] = server_settings(s.db_url)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / (f"stages-{args.persons}.json" if args.sites is None else
                      f"stages-{args.persons}-sites{args.sites}.json")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.project import charged, machine, project, site_costs, stage_costs
-from bench.run_stages import reference_cpu_seconds, server_cpu_seconds
+from bench import pgcluster
+from bench.project import charged, described_server, machine, project, site_costs, stage_costs
+from bench.run_stages import reference_cpu_seconds, server_cpu_seconds, server_settings
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 
 def _run(records: dict[str, int], cpu: dict[str, float]) -> dict[str, Any]:
@@ -119,3 +125,29 @@ def test_the_machines_speed_is_recorded_and_named_in_the_projection() -> None:
     assert seconds > 0
     assert f"{seconds:.2f} CPU-s" in machine({"reference_cpu_seconds": seconds})
     assert "not recorded" in machine({})
+
+
+
+def test_the_bench_runs_its_own_server_with_a_deployments_settings_and_records_them() -> None:
+    """`bench.pgcluster` makes and starts a private PostgreSQL server with docs/production.md's settings for
+    this machine's memory; `bench.run_stages.server_settings` reads them back as the results record them, and
+    the projection prints them. Stopped, it no longer answers."""
+    # not pytest's tmp_path (private to this user): the server runs as the postgres user, who must reach it
+    folder = Path(tempfile.mkdtemp(prefix="vaxpass-pgcluster-"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        url = pgcluster.start(folder, port)
+        recorded = server_settings(url.replace("/vaxpass_bench", "/postgres"))
+        wanted = pgcluster.settings(pgcluster.memory_mb())
+        assert recorded["autovacuum"] == "on" and recorded["max_wal_size"] == wanted["max_wal_size"]
+        mb = int(wanted["shared_buffers"].removesuffix("MB"))  # PostgreSQL prints 6144MB as 6GB
+        assert recorded["shared_buffers"] in (f"{mb}MB", f"{mb // 1024}GB")
+        assert f"autovacuum {recorded['autovacuum']}, " in described_server({"server_settings": recorded})
+    finally:
+        pgcluster.stop(folder)
+    with pytest.raises(OperationalError):
+        server_settings(url.replace("/vaxpass_bench", "/postgres"))
+    shutil.rmtree(folder)
+    assert described_server({}) == ""
