@@ -26,7 +26,7 @@ from vaxpass.signing.keystore import Signer
 from vaxpass.signing.merkle import verify_inclusion
 from vaxpass.signing.pades import validate_pdf
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, ConfirmationItem, DoseRecord, FacilityConfirmation, LineageLink
+from vaxpass.store.models import Certificate, ConfirmationItem, DoseRecord, FacilityConfirmation, LineageChain
 
 
 def test_each_record_proves_against_the_root_in_the_signed_pdf(tmp_path: Path) -> None:
@@ -91,9 +91,10 @@ def test_unconfirmed_records_wait_and_a_foreign_key_is_refused(tmp_path: Path, s
         confirm_site(url, other_site_head, cycle_id="cycle-1", site_code="HN-001-01", signed_at=NOW, store_ref="x")
     assert _issue(url, signer).issued == 2
     with session_scope(url) as session:
-        links = session.scalars(select(LineageLink).filter_by(kind="confirmation")).all()
+        links = [link for chain in session.scalars(select(LineageChain.links)) for link in chain
+                 if link["kind"] == "confirmation"]
     # 3 leaves: the certified doses sit at index 1 (proof of 2 hashes) and 2 (promoted: 1 hash)
-    assert sorted((link.detail["leaf_index"], len(link.detail["inclusion"]["proof"])) for link in links) == [
+    assert sorted((link["detail"]["leaf_index"], len(link["detail"]["inclusion"]["proof"])) for link in links) == [
         (1, 2), (2, 1)]
 
 

@@ -27,7 +27,7 @@ from vaxpass.signing.keystore import Signer, load_signer
 from vaxpass.signing.pki import create_root_ca, issue_document_signer, issue_facility_head, load_root
 from vaxpass.signing.trustlist import TrustList
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, DoseRecord, LineageLink, QualityRun
+from vaxpass.store.models import Certificate, DoseRecord, LineageChain, QualityRun
 
 NOW = datetime(2026, 11, 27, 2, tzinfo=UTC)
 KEY = b"pseudonym-key-for-tests-only-123"
@@ -130,11 +130,11 @@ def test_lineage_complete_and_check_fails_when_a_link_is_removed(tmp_path: Path,
     _issue(url, signer)
     assert check_lineage(url, cycle_id="cycle-1") == 2
     with session_scope(url) as session:
-        kinds = set(session.scalars(select(LineageLink.kind)))
-        victim = session.scalars(select(LineageLink).where(LineageLink.kind == "validation")).first()
-        assert victim is not None
+        chains = session.scalars(select(LineageChain).order_by(LineageChain.certificate_id)).all()
+        kinds = {link["kind"] for chain in chains for link in chain.links}
+        victim = chains[0]
         uvci = session.get(Certificate, victim.certificate_id).uvci  # type: ignore[union-attr]
-        session.delete(victim)
+        victim.links = [link for link in victim.links if link["kind"] != "validation"]
     assert kinds == {"source_row", "extraction", "validation", "match", "confirmation", "signature", "dag_run"}
     assert missing_links(url) == {uvci: ["validation"]}
     with pytest.raises(LineageError) as err:
@@ -151,10 +151,10 @@ def _issued(url: str) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
     with session_scope(url) as session:
         certs = session.execute(select(Certificate.id, Certificate.person_id, Certificate.version, Certificate.uvci,
                                        Certificate.content_key, Certificate.status)).all()
-        links = session.execute(select(LineageLink.certificate_id, LineageLink.kind, LineageLink.ref)).all()
+        chains = session.execute(select(LineageChain.certificate_id, LineageChain.links)).tuples().all()
     person_of = {c.id: c.person_id for c in certs}
     return ({(c.person_id, c.version, c.uvci, c.content_key, c.status) for c in certs},
-            {(person_of[link.certificate_id], link.kind, link.ref) for link in links})
+            {(person_of[cert_id], link["kind"], link["ref"]) for cert_id, links in chains for link in links})
 
 
 def test_chunks_give_what_one_chunk_gives_and_a_failed_chunk_resumes(tmp_path: Path, signer: Signer) -> None:
@@ -188,9 +188,10 @@ def test_chunks_give_what_one_chunk_gives_and_a_failed_chunk_resumes(tmp_path: P
 def _signature_uvcis(url: str) -> dict[str, str]:
     """Each certificate's UVCI, and the UVCI its chain's signature link names (the two must agree)."""
     with session_scope(url) as session:
-        return {uvci: detail["uvci"] for uvci, detail in session.execute(
-            select(Certificate.uvci, LineageLink.detail).join(LineageLink, LineageLink.certificate_id == Certificate.id)
-            .where(LineageLink.kind == "signature"))}
+        return {uvci: link["detail"]["uvci"] for uvci, links in session.execute(
+            select(Certificate.uvci, LineageChain.links).join(LineageChain,
+                                                              LineageChain.certificate_id == Certificate.id))
+            for link in links if link["kind"] == "signature"}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql+psycopg", "postgresql+psycopg2"])

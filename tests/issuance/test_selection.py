@@ -14,7 +14,7 @@ from tests.issuance.test_issue import ROWS, _confirm, _cycle, _issue, signer  # 
 from vaxpass.issuance.issue import _persons_due
 from vaxpass.signing.keystore import Signer
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, DoseRecord, LineageLink
+from vaxpass.store.models import Certificate, DoseRecord, LineageChain
 from vaxpass.store.partition import Partition
 
 BOOSTER = dose_row("4", "Nguyễn Văn An", "12/05/1990", "Nam", "001090000001", vaccine="Pfizer", dose="3",
@@ -89,12 +89,13 @@ def _chains(url: str) -> set[tuple[object, ...]]:
     signed confirmation PDF's hash: PAdES signatures differ from run to run)."""
     with session_scope(url) as session:
         certs = {c.id: c for c in session.scalars(select(Certificate))}
-        links = session.scalars(select(LineageLink)).all()
+        chains = session.execute(select(LineageChain.certificate_id, LineageChain.links)).tuples().all()
         facts: set[tuple[object, ...]] = {(c.person_id, c.version, c.uvci, c.content_key, c.status)
                                           for c in certs.values()}
-        for link in links:
-            detail = {k: v for k, v in link.detail.items() if k != "document_sha256"}
-            facts.add((certs[link.certificate_id].person_id, link.kind, json.dumps(detail, sort_keys=True)))
+        for cert_id, links in chains:
+            for link in links:
+                detail = {k: v for k, v in link["detail"].items() if k != "document_sha256"}
+                facts.add((certs[cert_id].person_id, link["kind"], json.dumps(detail, sort_keys=True)))
     return facts
 
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from tests.issuance.test_issue import ROWS, _cycle, _issue, signer  # noqa: F401 - the module-scoped signer fixture
 from vaxpass.lineage.chain import lineage_chain
 from vaxpass.lineage.graph import graph
+from vaxpass.lineage.record import add_links
 from vaxpass.lineage.search import find_certificates
 from vaxpass.signing.keystore import Signer
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, FacilityConfirmation, LineageLink
+from vaxpass.store.models import Certificate, FacilityConfirmation
 
 
 def test_graph_layers_follow_the_flow(tmp_path: Path, signer: Signer) -> None:  # noqa: F811
@@ -25,13 +26,13 @@ def test_graph_layers_follow_the_flow(tmp_path: Path, signer: Signer) -> None:  
         cert = session.scalars(select(Certificate).order_by(Certificate.id)).first()
         assert cert is not None
         uvci = cert.uvci
-        session.execute(insert(LineageLink), [
-            {"certificate_id": cert.id, "kind": "review", "ref": "review_item:7", "detail": {
-                "district": "001", "reviewer": "rv_001", "decision": "accept",
-                "before": {"status": "in_review", "person_id": None}, "after": {"status": "matched",
-                                                                                "person_id": cert.person_id}}},
-            {"certificate_id": cert.id, "kind": "revocation", "ref": "crl:1", "detail": {"listed": False}},
-        ])
+        added = [("review", "review_item:7", {
+            "district": "001", "reviewer": "rv_001", "decision": "accept",
+            "before": {"status": "in_review", "person_id": None}, "after": {"status": "matched",
+                                                                            "person_id": cert.person_id}}),
+            ("revocation", "crl:1", {"listed": False})]
+        add_links(session, cert.id, added)
+        add_links(session, cert.id, added[1:])  # a rerun adds nothing twice
     chain = lineage_chain(url, uvci)
     assert chain is not None
     layers = graph(chain)

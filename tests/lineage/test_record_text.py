@@ -49,11 +49,12 @@ def _context() -> LineageContext:
 def test_links_are_the_text_json_dumps_writes_of_each_detail() -> None:
     record = SimpleNamespace(id=21, raw_record_id=11, quality_run_id=51, site_code="HN-001-01",
                              source_key="row-4", version=2, cycle_id="c1")
-    links = _context().links(certificate_id=7, certified_dose_id=21, kid="k2", uvci="URN:UVCI:01:VN:X#Y",
-                             version=1, cycle_id="c1", records=[record], dag_id="d", task_id="t", alg="ES256")
-    details = {kind: json.loads(text) for _, kind, _, text in links}
-    for _, _, _, text in links:
-        assert json.dumps(json.loads(text)) == text
+    cert_id, text = _context().chain(certificate_id=7, certified_dose_id=21, kid="k2", uvci="URN:UVCI:01:VN:X#Y",
+                                     version=1, cycle_id="c1", records=[record], dag_id="d", task_id="t",
+                                     alg="ES256")
+    links = json.loads(text)
+    assert cert_id == 7 and json.dumps(links) == text
+    details = {link["kind"]: link["detail"] for link in links}
     assert details["source_row"] == {
         "site": "HN-001-01", "file": "Trạm \"1\".xlsx", "file_sha256": "f" * 64, "row": 4, "source_key": "row-4",
         "content_hash": "c" * 64, "dose_record_id": 21, "version": 2, "certified_dose": True}
@@ -64,5 +65,6 @@ def test_links_are_the_text_json_dumps_writes_of_each_detail() -> None:
         "merkle_root": "e" * 64, "records": 3, "dose_record_id": 21, "leaf_index": 2,
         "inclusion": {"leaf_hash": "ab" * 32, "tree_size": 3, "proof": ["00ff", "ee11"]}}
     assert details["signature"] == {"alg": "ES256", "uvci": "URN:UVCI:01:VN:X#Y", "version": 1}
-    assert [kind for _, kind, _, _ in links] == ["source_row", "extraction", "validation", "match", "confirmation",
-                                                 "signature", "dag_run"]
+    assert [link["kind"] for link in links] == ["source_row", "extraction", "validation", "match", "confirmation",
+                                                "signature", "dag_run"]
+    assert links[0]["ref"] == "raw_record:11" and links[-1]["ref"] == "cycle:c1"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from tests.web.server import CYCLE_ID, AirflowServer
 from vaxpass.config import settings_from_mapping
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, LineageLink
+from vaxpass.store.models import Certificate, LineageChain
 
 pytestmark = [pytest.mark.e2e]
 
@@ -25,7 +25,8 @@ def _certificate(web: AirflowServer) -> tuple[str, set[str], str]:
     with session_scope(db_url) as session:
         cert = session.scalars(select(Certificate).filter_by(cycle_id=CYCLE_ID).order_by(Certificate.id)).first()
         assert cert is not None
-        kinds = set(session.scalars(select(LineageLink.kind).filter_by(certificate_id=cert.id)))
+        kinds = {link["kind"] for link in session.scalars(select(LineageChain.links).filter_by(
+            certificate_id=cert.id)).one()}
         return cert.uvci, kinds, cert.person_id
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import aliased
 
 from vaxpass.gcscope import cyclic_gc_paused
 from vaxpass.issuance.check import Signed, check_before_publishing
-from vaxpass.lineage.record import LineageContext, read_confirmations, save_links
+from vaxpass.lineage.record import LineageContext, read_confirmations, save_chains
 from vaxpass.signing.dcc import build_vaccination_payload
 from vaxpass.signing.hcert import encode_hc1
 from vaxpass.signing.keys import register_signer, trusted_dsc_ders
@@ -247,10 +247,10 @@ def _issue_chunk(conn: Connection, run: _Run, tally: _Tally, person_ids: list[st
     ids = _insert_certificates(conn, new_certs)
     context = LineageContext(conn, [r for c in new_certs for r in by_person[c["person_id"]]],
                              confirmations=confirmed)
-    save_links(conn, [link for cert_id, c in zip(ids, new_certs, strict=True) for link in context.links(
+    save_chains(conn, [context.chain(
         certificate_id=cert_id, certified_dose_id=c["dose_record_id"], kid=run.kid, uvci=c["uvci"],
         version=c["version"], cycle_id=run.cycle_id, records=by_person[c["person_id"]], dag_id=run.dag_id,
-        task_id=run.task_id, alg="ES256")])
+        task_id=run.task_id, alg="ES256") for cert_id, c in zip(ids, new_certs, strict=True)])
 
 
 _CERT_COLUMNS = ("person_id", "version", "uvci", "content_key", "dose_record_id", "kid", "issued_at", "expires_at",

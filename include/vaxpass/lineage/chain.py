@@ -1,6 +1,6 @@
 """A certificate's lineage chain as one document: what `vaxpass lineage ID` prints.
 
-The chain is read from the ops store (the links written at issuance); the certificate itself appears with its
+The chain is read from the ops store (the chain written at issuance, with any links a later stage added); the certificate itself appears with its
 pseudonymous person id, never with personal data, so the output can be attached to a dispute or an audit.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, LineageLink
+from vaxpass.store.models import Certificate, LineageChain
 
 # The order the links are told in: from the source row to the signature.
 ORDER = ("source_row", "extraction", "validation", "match", "review", "confirmation", "signature", "dag_run")
@@ -28,8 +28,8 @@ def lineage_chain(db_url: str, ident: str) -> dict[str, Any] | None:
         if cert is None:
             return None
         links: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for link in session.scalars(select(LineageLink).filter_by(certificate_id=cert.id).order_by(LineageLink.id)):
-            links[link.kind].append({"ref": link.ref, **link.detail})
+        for link in session.scalar(select(LineageChain.links).filter_by(certificate_id=cert.id)) or []:
+            links[link["kind"]].append({"ref": link["ref"], **link["detail"]})
         return {
             "certificate": {"id": cert.id, "uvci": cert.uvci, "person": cert.person_id, "version": cert.version,
                             "status": cert.status, "kid": cert.kid, "issued_at": cert.issued_at.isoformat(),

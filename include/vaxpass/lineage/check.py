@@ -9,7 +9,7 @@ from sqlalchemy import select
 from vaxpass.errors import LineageError
 from vaxpass.lineage.record import REQUIRED_KINDS
 from vaxpass.store import session_scope
-from vaxpass.store.models import Certificate, LineageLink
+from vaxpass.store.models import Certificate, LineageChain
 
 
 def missing_links(db_url: str, *, cycle_id: str | None = None) -> dict[str, list[str]]:
@@ -19,18 +19,19 @@ def missing_links(db_url: str, *, cycle_id: str | None = None) -> dict[str, list
     """
     with session_scope(db_url) as session:
         certs_q = select(Certificate.id, Certificate.uvci)
-        links_q = select(LineageLink.certificate_id, LineageLink.kind, LineageLink.detail).join(
-            Certificate, Certificate.id == LineageLink.certificate_id)
+        chains_q = select(LineageChain.certificate_id, LineageChain.links).join(
+            Certificate, Certificate.id == LineageChain.certificate_id)
         if cycle_id is not None:
             certs_q = certs_q.where(Certificate.cycle_id == cycle_id)
-            links_q = links_q.where(Certificate.cycle_id == cycle_id)
+            chains_q = chains_q.where(Certificate.cycle_id == cycle_id)
         certs = dict(session.execute(certs_q).tuples().all())
         kinds: dict[int, set[str]] = defaultdict(set)
         needs_review: set[int] = set()
-        for cert_id, kind, detail in session.execute(links_q).tuples():
-            kinds[cert_id].add(kind)
-            if kind == "match" and detail.get("outcome") == "REVIEW":
-                needs_review.add(cert_id)
+        for cert_id, links in session.execute(chains_q).tuples():
+            for link in links:
+                kinds[cert_id].add(link["kind"])
+                if link["kind"] == "match" and link["detail"].get("outcome") == "REVIEW":
+                    needs_review.add(cert_id)
     missing: dict[str, list[str]] = {}
     for cert_id, uvci in certs.items():
         required = set(REQUIRED_KINDS) | ({"review"} if cert_id in needs_review else set())

@@ -1,10 +1,10 @@
 """Writing certificates' lineage chains (DESIGN.md §4) into the ops store at issuance.
 
 Everything a chain needs is read in a few queries for the whole batch of certificates (`LineageContext`), so
-issuing N certificates costs O(1) round trips, not O(N). A link's detail is written as the JSON text
-`json.dumps` makes of it (what the JSON column stores), built directly: the match evidence and the inclusion
-proof are read as JSON text and put in as they are, and the details every certificate of a run repeats
-(extraction, validation, run) are encoded once.
+issuing N certificates costs O(1) round trips, not O(N). A chain is one `lineage_chains` row, its links one JSON
+list; it is written as the JSON text `json.dumps` makes of that list (what the JSON column stores), built
+directly: the match evidence and the inclusion proof are read as JSON text and put in as they are, and the
+details every certificate of a run repeats (extraction, validation, run) are encoded once.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select
+from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from vaxpass.store.bulk import EncodedJSON, copies, copy_rows, executemany_on_driver, insert_sql
@@ -23,7 +23,7 @@ from vaxpass.store.models import (
     ConfirmationItem,
     FacilityConfirmation,
     LandedFile,
-    LineageLink,
+    LineageChain,
     MatchDecision,
     QualityRun,
     RawRecord,
@@ -58,15 +58,14 @@ class DoseRef(Protocol):
     def cycle_id(self) -> str: ...
 
 
-_LINKS = LineageLink.metadata.tables[LineageLink.__tablename__]
-_INSERT_LINKS = insert(_LINKS).values(certificate_id=bindparam("certificate_id"), kind=bindparam("kind"),
-                                      ref=bindparam("ref"), detail=bindparam("detail", type_=EncodedJSON()))
+_CHAINS = LineageChain.metadata.tables[LineageChain.__tablename__]
+_INSERT_CHAINS = insert(_CHAINS).values(certificate_id=bindparam("certificate_id"),
+                                        links=bindparam("links", type_=EncodedJSON()))
 
-
-# A link row as `save_links` takes it: (certificate_id, kind, ref, detail as JSON text).
-LinkRow = tuple[int, str, str, str]
-_LINK_COLUMNS = ("certificate_id", "kind", "ref", "detail")
-_INSERT_LINKS_QMARK = insert_sql(_LINKS, _LINK_COLUMNS)
+# A chain as `save_chains` takes it: (certificate_id, its links as the JSON text of a list).
+ChainRow = tuple[int, str]
+_CHAIN_COLUMNS = ("certificate_id", "links")
+_INSERT_CHAINS_QMARK = insert_sql(_CHAINS, _CHAIN_COLUMNS)
 
 
 def _scalar(value: Any) -> str:
@@ -205,11 +204,12 @@ class LineageContext:
                 f"{_scalar(conf.leaf_index)}, \"inclusion\": {{\"leaf_hash\": {_scalar(conf.leaf_hash)}, "
                 f"\"tree_size\": {_scalar(conf.records)}, \"proof\": {conf.proof}}}}}")
 
-    def links(self, *, certificate_id: int, certified_dose_id: int, kid: str, uvci: str, version: int,
+    def chain(self, *, certificate_id: int, certified_dose_id: int, kid: str, uvci: str, version: int,
               cycle_id: str, records: Iterable[DoseRef], dag_id: str, task_id: str,
-              alg: str) -> list[LinkRow]:
-        """The chain of one certificate, as rows for `lineage_links` (`detail` as the JSON text `json.dumps`
-        makes of it, for `save_links`). Ids, hashes and codes only: no personal data."""
+              alg: str) -> ChainRow:
+        """The chain of one certificate, as a row for `lineage_chains` (its links as the JSON text `json.dumps`
+        makes of the list of `{"kind", "ref", "detail"}`, for `save_chains`). Ids, hashes and codes only: no
+        personal data."""
         # the columns read here are NOT NULL, text or integers: encoded as `_scalar` would, without its type test
         text, number = encode_basestring_ascii, int.__repr__
         raws, quality, decisions, reviews, actions = self.raw, self.quality, self.decision, self.reviews, self.actions
@@ -242,7 +242,10 @@ class LineageContext:
             f"{{\"alg\": {_scalar(alg)}, \"uvci\": {_scalar(uvci)}, \"version\": {_scalar(version)}}}")
         links[("dag_run", f"cycle:{cycle_id}")] = self._shared("dag_run", (dag_id, cycle_id, task_id), {
             "dag_id": dag_id, "run_id": cycle_id, "task_id": task_id})
-        return [(certificate_id, kind, ref, detail) for (kind, ref), detail in links.items()]
+        # kinds are constants of this module (plain ASCII); refs carry a site's or run's code
+        return certificate_id, "[" + ", ".join(
+            f"{{\"kind\": \"{kind}\", \"ref\": {text(ref)}, \"detail\": {detail}}}"
+            for (kind, ref), detail in links.items()) + "]"
 
 
 def read_confirmations(db: Session | Connection, dose_ids: list[int]) -> dict[int, Any]:
@@ -288,19 +291,32 @@ def _action_detail(action: Any) -> dict[str, Any]:
     return detail
 
 
-def save_links(db: Session | Connection, rows: list[LinkRow]) -> None:
-    """Insert the rows (`detail` as the JSON text `LineageContext.links` makes): a cycle writes about nine links
-    per certificate. On SQLite one executemany of the tuples on the driver's cursor, the same statement
-    SQLAlchemy would run without its per-row parameter processing (half the cost of the write; the values
-    need none: integers and text); on PostgreSQL through psycopg 3 by COPY; elsewhere one Core executemany
-    (batched into multi-row INSERTs)."""
+def save_chains(db: Session | Connection, rows: list[ChainRow]) -> None:
+    """Insert the chains (`links` as the JSON text `LineageContext.chain` makes). On SQLite one executemany of
+    the tuples on the driver's cursor, the same statement SQLAlchemy would run without its per-row parameter
+    processing (the values need none: integers and text); on PostgreSQL through psycopg 3 by COPY; elsewhere
+    one Core executemany (batched into multi-row INSERTs)."""
     if not rows:
         return
     conn = _connection(db)
     if copies(conn):
-        copy_rows(conn, _LINKS, _LINK_COLUMNS, rows)
+        copy_rows(conn, _CHAINS, _CHAIN_COLUMNS, rows)
         return
     if conn.dialect.name != "sqlite":
-        conn.execute(_INSERT_LINKS, [dict(zip(_LINK_COLUMNS, row, strict=True)) for row in rows])
+        conn.execute(_INSERT_CHAINS, [dict(zip(_CHAIN_COLUMNS, row, strict=True)) for row in rows])
         return
-    executemany_on_driver(conn, _INSERT_LINKS_QMARK, rows)
+    executemany_on_driver(conn, _INSERT_CHAINS_QMARK, rows)
+
+
+def add_links(db: Session | Connection, certificate_id: int, links: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Append links of a later stage (`(kind, ref, detail)`; a revocation, say) to a certificate's chain, after
+    those it has; a link the chain holds already (same kind and ref) is not added twice, so a rerun adds
+    nothing. Ids, hashes and codes only, as at issuance."""
+    conn = _connection(db)
+    chain = conn.execute(select(_CHAINS.c.links).where(_CHAINS.c.certificate_id == certificate_id)
+                         .with_for_update()).scalar_one()
+    held = {(link["kind"], link["ref"]) for link in chain}
+    added = [{"kind": kind, "ref": ref, "detail": detail} for kind, ref, detail in links if (kind, ref) not in held]
+    if added:
+        conn.execute(update(_CHAINS).where(_CHAINS.c.certificate_id == certificate_id).values(
+            links=[*chain, *added]))

@@ -442,14 +442,14 @@ class Certificate(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(32))  # corrected | key-revoked | …
 
 
-class LineageLink(Base):
-    """One link of a certificate's chain: source row, extraction, validation, match, review, signature, run."""
+class LineageChain(Base):
+    """A certificate's lineage chain: source row, extraction, validation, match, review, confirmation,
+    signature, run. One row per certificate, its links as one JSON list of `{"kind", "ref", "detail"}` in the
+    order they were written: a chain is written once, at issuance, and always read whole (the explorer, the
+    completeness check), so ten link rows, each with its index entries and foreign-key check, bought nothing.
+    """
 
-    __tablename__ = "lineage_links"
-    __table_args__ = (UniqueConstraint("certificate_id", "kind", "ref"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # looked up by the unique (certificate_id, kind, ref) index, its leftmost column
-    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"))
-    kind: Mapped[str] = mapped_column(String(16))
-    ref: Mapped[str] = mapped_column(String(250))
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    __tablename__ = "lineage_chains"
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), primary_key=True,
+                                                autoincrement=False)
+    links: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
