@@ -83,8 +83,11 @@ def start(folder: Path, port: int) -> str:
             for name, value in {**settings(memory_mb()), "listen_addresses": "127.0.0.1", "port": str(port),
                                 "unix_socket_directories": str(folder)}.items():
                 conf.write(f"{name} = '{value}'\n")
-    subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
-                              "-w", "start"]), check=True, stdout=subprocess.DEVNULL)
+    running = subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "status"]),
+                             stdout=subprocess.DEVNULL).returncode == 0
+    if not running:  # started by an earlier run that did not stop it: use it
+        subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
+                                  "-w", "start"]), check=True, stdout=subprocess.DEVNULL)
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/vaxpass_bench"
 
 

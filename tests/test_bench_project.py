@@ -139,6 +139,7 @@ def test_the_bench_runs_its_own_server_with_a_deployments_settings_and_records_t
         port = probe.getsockname()[1]
     try:
         url = pgcluster.start(folder, port)
+        assert pgcluster.start(folder, port) == url  # running already: used as it is
         recorded = server_settings(url.replace("/vaxpass_bench", "/postgres"))
         wanted = pgcluster.settings(pgcluster.memory_mb())
         assert recorded["autovacuum"] == "on" and recorded["max_wal_size"] == wanted["max_wal_size"]
