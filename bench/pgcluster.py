@@ -85,7 +85,7 @@ def start(folder: Path, port: int) -> str:
                 conf.write(f"{name} = '{value}'\n")
     running = subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "status"]),
                              stdout=subprocess.DEVNULL).returncode == 0
-    if not running:  # started by an earlier run that did not stop it: use it
+    if not running:  # else an earlier run left it running: it is used as it is
         subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
                                   "-w", "start"]), check=True, stdout=subprocess.DEVNULL)
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/vaxpass_bench"
