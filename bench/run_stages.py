@@ -127,7 +127,7 @@ def server_settings(url: str) -> dict[str, str]:
     engine = create_engine(url)
     with engine.connect() as conn:
         found = dict(conn.execute(text("SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(:names)"),
-                                  {"names": list(RECORDED)}).tuples().all())
+                                  {"names": list(RECORDED)}).all())
     engine.dispose()
     return {name: found[name] for name in RECORDED if name in found}
 
