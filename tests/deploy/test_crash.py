@@ -48,12 +48,18 @@ def _progress(topology: CeleryTopology, task_id: str) -> int:
 
 def _kill_during(topology: CeleryTopology, run_id: str, task_id: str, timeout: float = 400) -> dict[str, Any]:
     """Wait until the stage's first tries are running with work committed, then SIGKILL the process group
-    of a worker running one, and start a fresh worker under the same name."""
+    of a worker running one, and start a fresh worker under the same name.
+
+    Never a worker that is running a district gate at that moment (opening its request, or applying the
+    reviewer's answer: seconds): a gate is not retried (a retry would ask the reviewer again), so killing it
+    along with the stage fails the run for a reason this test is not about."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         topology.answer_gates(run_id)
-        running = [t for t in topology.task_instances(run_id)
-                   if t["task_id"] == task_id and t["state"] == "running" and t["try_number"] == 1 and t["hostname"]]
+        tis = topology.task_instances(run_id)
+        gated = {t["hostname"] for t in tis if t["task_id"] == "district_review" and t["state"] == "running"}
+        running = [t for t in tis if t["task_id"] == task_id and t["state"] == "running" and t["try_number"] == 1
+                   and t["hostname"] and t["hostname"] not in gated]
         if running and _progress(topology, task_id) > 0:
             victim = running[0]["hostname"].split("@")[0]
             killed = [(t["task_id"], t["map_index"]) for t in running if t["hostname"].startswith(victim + "@")]
