@@ -6,7 +6,7 @@
 The machine's shared PostgreSQL keeps the settings its packager gave it (128 MB of shared buffers, 1 GB of WAL
 between checkpoints, here even autovacuum off): a backfill of a million doses outgrows them, and what the bench
 then measures is that server's configuration, not vaxpass. This one is made afresh in a folder of the bench's
-(initdb), with docs/production.md's settings for a backfill, sized to this machine's memory (`SETTINGS`), and
+(initdb), with docs/production.md's settings for a backfill, sized to this machine's memory (`settings`), and
 run by the `postgres` system user when the bench runs as root (initdb refuses root). Durability stays a
 deployment's: fsync, full-page writes and synchronous commit on, WAL kept for replicas and backups.
 `bench.run_stages` records the settings of the server it measured (`server_settings`) with the results.

@@ -67,11 +67,12 @@ def server_cpu_seconds() -> float | None:
     children (the postmaster reaps every backend whose connection closed). None when no PostgreSQL runs here.
 
     A backend reaped while the processes are read would be missed (its postmaster read before, itself gone by
-    its turn), so a reading during which any process ended is taken again (up to five times)."""
+    its turn) or counted twice (read itself, then in its postmaster's), so a reading during which any process
+    ended is taken again (up to five times)."""
     for _ in range(5):
         ticks: dict[int, int] = {}
         ended = False
-        for stat in sorted(Path("/proc").glob("[0-9]*/stat"), key=lambda p: int(p.parent.name)):
+        for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 text = stat.read_text()
             except OSError:  # the process ended meanwhile
@@ -182,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                  key_passphrase=secrets.token_urlsafe(16).encode(), pseudonym_key=secrets.token_bytes(32))
     now = datetime.now(UTC)
     store_url = make_url(s.db_url)
-    local_server = store_url.get_backend_name() == "postgresql" and store_url.host in (
-        None, "localhost", "127.0.0.1", "::1")
+    on_postgres = store_url.get_backend_name() == "postgresql"
+    local_server = on_postgres and store_url.host in (None, "localhost", "127.0.0.1", "::1")
     server = server_cpu_seconds if local_server else (lambda: None)
     if args.recreate_db:
         recreate_database(s.db_url)
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"persons": args.persons, "load_average_start": os.getloadavg(),
                                "cpus": os.cpu_count(), "ops_store": s.db_url.split(":", 1)[0],
                                "reference_cpu_seconds": reference_cpu_seconds()}
-    if store_url.get_backend_name() == "postgresql":
+    if on_postgres:
         results["server_settings"] = server_settings(s.db_url)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / (f"stages-{args.persons}.json" if args.sites is None else

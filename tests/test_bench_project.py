@@ -127,7 +127,6 @@ def test_the_machines_speed_is_recorded_and_named_in_the_projection() -> None:
     assert "not recorded" in machine({})
 
 
-
 def test_the_bench_runs_its_own_server_with_a_deployments_settings_and_records_them() -> None:
     """`bench.pgcluster` makes and starts a private PostgreSQL server with docs/production.md's settings for
     this machine's memory; `bench.run_stages.server_settings` reads them back as the results record them, and
@@ -140,7 +139,8 @@ def test_the_bench_runs_its_own_server_with_a_deployments_settings_and_records_t
     try:
         url = pgcluster.start(folder, port)
         assert pgcluster.start(folder, port) == url  # running already: used as it is
-        recorded = server_settings(url.replace("/vaxpass_bench", "/postgres"))
+        admin = url.replace("/vaxpass_bench", "/postgres")  # the bench database is made by --recreate-db
+        recorded = server_settings(admin)
         wanted = pgcluster.settings(pgcluster.memory_mb())
         assert recorded["autovacuum"] == "on" and recorded["max_wal_size"] == wanted["max_wal_size"]
         mb = int(wanted["shared_buffers"].removesuffix("MB"))  # PostgreSQL prints 6144MB as 6GB
@@ -149,6 +149,6 @@ def test_the_bench_runs_its_own_server_with_a_deployments_settings_and_records_t
     finally:
         pgcluster.stop(folder)
     with pytest.raises(OperationalError):
-        server_settings(url.replace("/vaxpass_bench", "/postgres"))
+        server_settings(admin)
     shutil.rmtree(folder)
     assert described_server({}) == ""

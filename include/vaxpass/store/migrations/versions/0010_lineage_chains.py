@@ -13,7 +13,6 @@ Revises: 0009
 Create Date: 2026-11-28 01:40:00
 """
 
-import json
 from collections.abc import Iterator
 from itertools import groupby
 from typing import Any
@@ -79,7 +78,7 @@ def downgrade() -> None:
     chains = bind.execute(sa.select(_chains.c.certificate_id, _chains.c.links)
                           .order_by(_chains.c.certificate_id), execution_options={"stream_results": True})
     links = ({"certificate_id": cert_id, "kind": link["kind"], "ref": link["ref"], "detail": link["detail"]}
-             for cert_id, chain in chains for link in (json.loads(chain) if isinstance(chain, str) else chain))
+             for cert_id, chain in chains for link in chain)
     for batch in _batches(links):
         bind.execute(_links.insert(), batch)
     op.drop_table('lineage_chains')
