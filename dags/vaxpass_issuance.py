@@ -27,7 +27,8 @@ A site whose confirmation fails (e.g. its head has no key) fails alone: the othe
 its own wait (counted `unconfirmed`) and the watcher fails the run.
 
 A district gate left unanswered for 20 hours expires: its records go back to the queue, never auto-approved,
-and are batched again by the next cycle.
+and are batched again by the next cycle. A gate is retried like every task, and a retry applies the district's
+answer Airflow already holds instead of asking again (`common/gates.py`).
 
 Every task is idempotent: rerun any of them, or the whole cycle, and no certificate is issued twice.
 XComs carry counts and ids only.
@@ -173,7 +174,7 @@ def vaxpass_issuance() -> None:
     matched >> [confirmed_clean, batches]
     confirmed_clean >> clean
     gates = DistrictReviewGate.partial(
-        task_id="district_review", response_timeout=GATE_WINDOW, outlets=[REVIEWS], retries=0,
+        task_id="district_review", response_timeout=GATE_WINDOW, outlets=[REVIEWS],
         map_index_template="{{ task.district_code }}",
     ).expand_kwargs(batches)
     finished = finish_cycle()

@@ -1,19 +1,33 @@
-"""A test-only pause, for the crash tests (tests/deploy/test_crash.py): nothing happens unless asked.
+"""Test-only pauses, for the crash tests (tests/deploy/test_crash.py): nothing happens unless asked.
 
 `VAXPASS_TEST_PAUSE_<TASK_ID>=seconds` in a worker's environment makes the first try of that task sleep after
 its work is committed and before it reports success — the moment where a killed worker most easily leads to
 a duplicate on the retry. The DAG installs it as every task's `post_execute` hook.
+
+`VAXPASS_TEST_PAUSE_BEFORE_<TASK_ID>=seconds` makes a district gate's first try sleep after the district's
+answer reached it and before it is applied — where a killed worker could lose the answer.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
+
+PAUSED_BEFORE_APPLYING = "crash-test pause before applying the answer"  # the crash test waits for this log line
 
 
 def pause_for_crash_test(context: Any, result: Any = None) -> None:
     ti = context["ti"]
     seconds = os.environ.get(f"VAXPASS_TEST_PAUSE_{ti.task_id.upper()}")
     if seconds and ti.try_number == 1:
+        time.sleep(float(seconds))
+
+
+def pause_before_applying(context: Any) -> None:
+    ti = context["ti"]
+    seconds = os.environ.get(f"VAXPASS_TEST_PAUSE_BEFORE_{ti.task_id.upper()}")
+    if seconds and ti.try_number == 1:
+        logging.getLogger(__name__).warning("%s: %s s", PAUSED_BEFORE_APPLYING, seconds)
         time.sleep(float(seconds))

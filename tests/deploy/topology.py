@@ -263,7 +263,8 @@ class CeleryTopology:
         engine = create_engine(self.metadata_url)
         try:
             with engine.connect() as conn:
-                rows = conn.execute(text("SELECT task_id, map_index, state, hostname, try_number, duration "
+                rows = conn.execute(text("SELECT task_id, map_index, rendered_map_index, state, hostname, "
+                                         "try_number, duration "
                                          "FROM task_instance "
                                          "WHERE dag_id = :d AND run_id = :r ORDER BY task_id, map_index"),
                                     {"d": DAG_ID, "r": run_id}).mappings().all()
@@ -275,6 +276,12 @@ class CeleryTopology:
         """The local log files of a task's instances (every component runs on this machine)."""
         folder = self.tmp / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
         return [p.read_text(errors="replace") for p in sorted(folder.rglob("*.log"))]
+
+    def task_log(self, run_id: str, task_id: str, map_index: int, attempt: int) -> str:
+        """One try's local log file ('' until it is written)."""
+        path = (self.tmp / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}" /
+                f"map_index={map_index}" / f"attempt={attempt}.log")
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def task_states(self, run_id: str) -> list[tuple[str, int, str | None]]:
         return [(t["task_id"], t["map_index"], t["state"]) for t in self.task_instances(run_id)]

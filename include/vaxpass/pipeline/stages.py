@@ -42,6 +42,7 @@ from vaxpass.store.models import (
     QualityRun,
     RawRecord,
     ReviewAction,
+    ReviewBatch,
     ReviewItem,
     Site,
     SiteConfigVersion,
@@ -203,6 +204,13 @@ def decide_review(s: Settings, *, batch_id: int, approved: bool, decided_by: str
 
 def expire_review(s: Settings, *, batch_id: int) -> int:
     return release_batch(s.db_url, batch_id=batch_id)
+
+
+def review_open(s: Settings, *, batch_id: int) -> bool:
+    """Whether the batch still waits for its district's answer (not approved, rejected or expired)."""
+    with session_scope(s.db_url) as session:
+        batch = session.get(ReviewBatch, batch_id)
+        return batch is not None and batch.status == "open"
 
 
 def data_docs_root(s: Settings) -> Path:
