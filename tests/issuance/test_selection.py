@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.factories import dose_row
 from tests.issuance.test_issue import ROWS, _confirm, _cycle, _issue, signer  # noqa: F401
@@ -51,7 +51,7 @@ def test_persons_confirmed_in_a_cycle_whose_issue_never_ran_are_issued_next_cycl
 def test_only_persons_whose_certificate_may_change_are_due(tmp_path: Path, signer: Signer) -> None:  # noqa: F811
     url = _cycle(tmp_path, ROWS)
     an, dao = _person_of(url, "1"), _person_of(url, "3")
-    assert _due(url) == (sorted([an, dao]), 0)  # no certificate yet
+    assert _due(url) == ([an, dao], 0)  # no certificate yet; in the order of their first dose record (1, then 3)
     _issue(url, signer)
     assert _due(url) == ([], 2)
     # a booster matched but not yet confirmed: An is due (and waits); Đào is not read at all
@@ -81,7 +81,14 @@ def test_buckets_split_the_due_persons(tmp_path: Path) -> None:
     url = _cycle(tmp_path, [*ROWS, NEWCOMER])
     whole, _ = _due(url)
     parts = [_due(url, Partition(i, 2))[0] for i in range(2)]
-    assert sorted(parts[0] + parts[1]) == whole and not set(parts[0]) & set(parts[1])
+    assert sorted(parts[0] + parts[1]) == sorted(whole) and not set(parts[0]) & set(parts[1])
+    # each in the store's order of the persons' first dose records (a chunk's rows lie together)
+    with session_scope(url) as session:
+        first = dict(session.execute(select(DoseRecord.person_id, func.min(DoseRecord.id)).where(
+            DoseRecord.person_id.is_not(None)).group_by(DoseRecord.person_id)).tuples().all())
+    for listed in (whole, *parts):
+        assert listed == sorted(listed, key=first.__getitem__)
+    assert len(whole) == 3 and whole != sorted(whole, key=str)
 
 
 def _chains(url: str) -> set[tuple[object, ...]]:

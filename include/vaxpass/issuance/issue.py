@@ -138,8 +138,13 @@ def issue_certificates(db_url: str, signer: Signer, *, cycle_id: str, issued_at:
 
 
 def _persons_due(conn: Connection, partition: Partition | None) -> tuple[list[str], int]:
-    """The persons with matched doses who may need a new certificate version, in id order, and how many
-    others hold a current certificate that is already up to date (counted `unchanged`).
+    """The persons with matched doses who may need a new certificate version, and how many others hold a
+    current certificate that is already up to date (counted `unchanged`).
+
+    They come in the order of their first dose record, not of their (pseudonymous, so random) ids: a chunk's
+    dose records, source rows, match decisions and confirmation items then lie together in the store (records
+    are stored site by site, as extracted) instead of one page per row all over it. At 1 M doses on SQLite that
+    took issuance from 185 to 168 CPU-s (the store is 5.5 GB; its pages were read one by one from the OS).
 
     A person is due when they have no current certificate, when its dose is no longer matched to them (a
     correction superseded it), or when a matched dose of theirs ranks above it (`_latest`: a new dose,
@@ -152,11 +157,12 @@ def _persons_due(conn: Connection, partition: Partition | None) -> tuple[list[st
     matched = (DoseRecord.status == "matched") & DoseRecord.person_id.is_not(None)
     if partition is not None:
         matched = matched & partition.of_persons(DoseRecord.person_id)
-    due = select(DoseRecord.person_id).distinct().outerjoin(
+    due = select(DoseRecord.person_id).outerjoin(
         Certificate, (Certificate.person_id == DoseRecord.person_id) & (Certificate.status == "current")).outerjoin(
         certified, certified.id == Certificate.dose_record_id).where(matched, or_(
             Certificate.id.is_(None), certified.status != "matched", certified.person_id != Certificate.person_id,
-            _ranks_above(DoseRecord, certified))).order_by(DoseRecord.person_id)
+            _ranks_above(DoseRecord, certified))).group_by(DoseRecord.person_id).order_by(
+        func.min(DoseRecord.id), DoseRecord.person_id)
     person_ids = [str(p) for p in conn.scalars(due)]
     with_doses = int(conn.scalar(select(func.count(DoseRecord.person_id.distinct())).where(matched)) or 0)
     return person_ids, with_doses - len(person_ids)
