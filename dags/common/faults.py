@@ -19,15 +19,18 @@ PAUSED_BEFORE_APPLYING = "crash-test pause before applying the answer"  # the cr
 
 
 def pause_for_crash_test(context: Any, result: Any = None) -> None:
-    ti = context["ti"]
-    seconds = os.environ.get(f"VAXPASS_TEST_PAUSE_{ti.task_id.upper()}")
-    if seconds and ti.try_number == 1:
-        time.sleep(float(seconds))
+    _pause(context, "VAXPASS_TEST_PAUSE_")
 
 
 def pause_before_applying(context: Any) -> None:
+    _pause(context, "VAXPASS_TEST_PAUSE_BEFORE_", note=PAUSED_BEFORE_APPLYING)
+
+
+def _pause(context: Any, prefix: str, note: str | None = None) -> None:
+    """Sleep the seconds `<prefix><TASK_ID>` asks for, on the task's first try only (logging `note` first)."""
     ti = context["ti"]
-    seconds = os.environ.get(f"VAXPASS_TEST_PAUSE_BEFORE_{ti.task_id.upper()}")
+    seconds = os.environ.get(f"{prefix}{ti.task_id.upper()}")
     if seconds and ti.try_number == 1:
-        logging.getLogger(__name__).warning("%s: %s s", PAUSED_BEFORE_APPLYING, seconds)
+        if note:
+            logging.getLogger(__name__).warning("%s: %s s", note, seconds)
         time.sleep(float(seconds))

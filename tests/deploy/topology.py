@@ -272,15 +272,16 @@ class CeleryTopology:
             engine.dispose()
         return [dict(r) for r in rows]
 
+    def _log_folder(self, run_id: str, task_id: str) -> Path:
+        return self.tmp / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+
     def task_logs(self, run_id: str, task_id: str) -> list[str]:
         """The local log files of a task's instances (every component runs on this machine)."""
-        folder = self.tmp / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
-        return [p.read_text(errors="replace") for p in sorted(folder.rglob("*.log"))]
+        return [p.read_text(errors="replace") for p in sorted(self._log_folder(run_id, task_id).rglob("*.log"))]
 
     def task_log(self, run_id: str, task_id: str, map_index: int, attempt: int) -> str:
         """One try's local log file ('' until it is written)."""
-        path = (self.tmp / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}" /
-                f"map_index={map_index}" / f"attempt={attempt}.log")
+        path = self._log_folder(run_id, task_id) / f"map_index={map_index}" / f"attempt={attempt}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def task_states(self, run_id: str) -> list[tuple[str, int, str | None]]:

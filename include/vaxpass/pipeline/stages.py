@@ -26,7 +26,7 @@ from vaxpass.lineage import check_lineage
 from vaxpass.pipeline.validate import build_cycle_data_docs, validate_site
 from vaxpass.registry import MatchConfig, SqlRegistry, match_valid_records
 from vaxpass.reports import write_run_report
-from vaxpass.review import apply_batch_decision, open_batches, release_batch
+from vaxpass.review import apply_batch_decision, batch_is_open, open_batches, release_batch
 from vaxpass.signing.keys import register_signer
 from vaxpass.signing.keystore import Signer, load_signer
 from vaxpass.signing.pki import facility_key_path
@@ -42,7 +42,6 @@ from vaxpass.store.models import (
     QualityRun,
     RawRecord,
     ReviewAction,
-    ReviewBatch,
     ReviewItem,
     Site,
     SiteConfigVersion,
@@ -207,10 +206,7 @@ def expire_review(s: Settings, *, batch_id: int) -> int:
 
 
 def review_open(s: Settings, *, batch_id: int) -> bool:
-    """Whether the batch still waits for its district's answer (not approved, rejected or expired)."""
-    with session_scope(s.db_url) as session:
-        batch = session.get(ReviewBatch, batch_id)
-        return batch is not None and batch.status == "open"
+    return batch_is_open(s.db_url, batch_id=batch_id)
 
 
 def data_docs_root(s: Settings) -> Path:

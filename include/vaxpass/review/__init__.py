@@ -2,7 +2,13 @@
 candidate, correct, reject) and the batch decision that applies them."""
 
 from vaxpass.review.actions import REJECT_REASONS, RecordDecision, ReviewError, decide_records
-from vaxpass.review.batches import BatchSummary, apply_batch_decision, open_batches, release_batch
+from vaxpass.review.batches import (
+    BatchSummary,
+    apply_batch_decision,
+    batch_is_open,
+    open_batches,
+    release_batch,
+)
 
 __all__ = ["REJECT_REASONS", "BatchSummary", "RecordDecision", "ReviewError", "apply_batch_decision",
-           "decide_records", "open_batches", "release_batch"]
+           "batch_is_open", "decide_records", "open_batches", "release_batch"]

@@ -168,6 +168,13 @@ def _revalidate(session: Session, registry: PopulationRegistry,
                       "person_id": rec.person_id}
 
 
+def batch_is_open(db_url: str, *, batch_id: int) -> bool:
+    """Whether the batch still waits for its district's answer (not approved, rejected or expired)."""
+    with session_scope(db_url) as session:
+        batch = session.get(ReviewBatch, batch_id)
+        return batch is not None and batch.status == "open"
+
+
 def release_batch(db_url: str, *, batch_id: int) -> int:
     """A gate closed without an answer (timeout): its records go back to flagged, never auto-approved."""
     with session_scope(db_url) as session:
